@@ -1,0 +1,61 @@
+# nxp-matter-hil: set-up and entry points. Every target creates .venv and installs the project first.
+#   make hil     set up + run the HIL suites on the emulated boards, render the report (the main job)
+#   make test    set up + run all tests
+#   make bench   set up + run the benchmarks (ratios against a baseline measured in the same run)
+#   make report  render reports/allure-report from reports/allure-results (offline, single HTML file)
+#   make lint    ruff
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSSTAMP := $(VENV)/.system
+ALLURE := tools/node_modules/allure-commandline/dist/bin/allure
+JOBS ?= auto
+
+.PHONY: setup system test hil bench report lint clean
+
+setup: $(STAMP) $(SYSSTAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	# circuitmatter declares hardware packages (Blinka, pyftdi, ...) that its core never imports.
+	$(PY) -m pip install -q --no-deps circuitmatter==0.4.1
+	touch $@
+
+# Debian packages the CHIP controller wheel needs (libnl), headless Chromium for the report check, and the
+# /data directory whose path is compiled into the wheel. Needs root; without it, prints what is missing.
+$(SYSSTAMP): $(STAMP)
+	@missing=""; for p in libnl-3-200 libnl-route-3-200 chromium; do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null)) || exit 1; \
+	  else echo "warning: missing Debian packages (install as root):$$missing"; fi; fi
+	@[ -d /data ] || mkdir -p /data 2>/dev/null || echo "warning: /data missing (needed by the CHIP controller)"
+	touch $@
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) -q tests
+
+hil: setup
+	$(PY) -m hil demo --out reports/demo
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+$(ALLURE):
+	mkdir -p tools && npm install -q --no-audit --no-fund --prefix tools allure-commandline@2.46.1 >/dev/null
+
+report: setup $(ALLURE)
+	$(ALLURE) generate --single-file reports/allure-results -o reports/allure-report --clean
+
+lint: setup
+	$(VENV)/bin/ruff check hil tests benchmarks conftest.py
+
+clean:
+	rm -rf $(VENV) tools reports/allure-results reports/allure-report reports/junit.xml
