@@ -13,6 +13,6 @@ FAMILY_MARKERS = ("k32w0x1", "k32w1", "rt1060", "rt1170", "rw61x")
 
 def pytest_configure(config: pytest.Config) -> None:
     for family in FAMILY_MARKERS:
-        config.addinivalue_line("markers", f"{family}: runs on a {family.upper()} board (applied automatically)")
+        config.addinivalue_line("markers", f"{family}: runs on a {family.upper()} board (set automatically)")
     config.addinivalue_line("markers", "nightly: part of the nightly HIL run")
     config.addinivalue_line("markers", "qualification: part of release qualification")

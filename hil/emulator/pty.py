@@ -1,0 +1,62 @@
+"""A serial port for an emulated board: the slave side of a pty, served from its master side.
+
+Vendor clients (spsdk's DK6, mboot and SDP over pyserial) open a device path exactly as they would open
+/dev/ttyUSB0, so a pty is the only wire they accept (they call serial.Serial(port=...), not URLs).
+Two traps from emulation-notes §1.2: the slave must be put in raw mode before its path is handed out, and
+the emulator keeps its own slave fd open, or reads on the master fail with EIO whenever no client is attached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import tty
+from collections.abc import Callable
+
+
+class PtyPort:
+    """One pty. `serve(handler)` calls handler(bytes) for everything the client sends; `send` answers."""
+
+    def __init__(self) -> None:
+        self.master_fd, self.slave_fd = os.openpty()
+        tty.setraw(self.slave_fd)
+        self.path = os.ttyname(self.slave_fd)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def send(self, data: bytes) -> None:
+        view = memoryview(data)
+        with self._lock:
+            while view:
+                n = os.write(self.master_fd, view)
+                view = view[n:]
+
+    def serve(self, handler: Callable[[bytes], None], *, poll: float = 0.05) -> None:
+        """Blocking loop: feed received bytes to `handler` until `close()`."""
+        while not self._stop.is_set():
+            r, _, _ = select.select([self.master_fd], [], [], poll)
+            if not r:
+                continue
+            try:
+                data = os.read(self.master_fd, 65536)
+            except OSError:
+                continue
+            if data:
+                handler(data)
+
+    def start(self, handler: Callable[[bytes], None], name: str = "pty") -> PtyPort:
+        """Serve in a daemon thread."""
+        self._thread = threading.Thread(target=self.serve, args=(handler,), name=name, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2)
+        for fd in (self.master_fd, self.slave_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
