@@ -45,7 +45,14 @@ _PATHLEN: dict[str, int | None] = {"paa": 1, "pai": 0, "dac": None}
 _KU_CA = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # keyCertSign, cRLSign
 _KU_DAC = x509.KeyUsage(True, False, False, False, False, False, False, False, False)  # digitalSignature
 # chip-cert accepts these --valid-from formats (GeneralUtils.cpp ParseDateTime).
-_VALID_FROM_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y%m%d%H%M%SZ", "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+_VALID_FROM_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y%m%d%H%M%SZ",
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%Y%m%d",
+)
 
 
 @dataclass
@@ -76,7 +83,9 @@ class Credential:
 
 
 def private_key_bytes(key: ec.EllipticCurvePrivateKey, encoding: serialization.Encoding) -> bytes:
-    return key.private_bytes(encoding, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+    return key.private_bytes(
+        encoding, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -113,8 +122,10 @@ def validity(valid_from: datetime | None, lifetime_days: int) -> tuple[datetime,
     valid_from = valid_from.replace(microsecond=0)
     if not isinstance(lifetime_days, int) or not 1 <= lifetime_days <= NO_WELL_DEFINED_EXPIRATION:
         raise InputError.field(
-            "lifetime", lifetime_days, f"allowed 1..{NO_WELL_DEFINED_EXPIRATION} days "
-            f"({NO_WELL_DEFINED_EXPIRATION} = no well-defined expiration)"
+            "lifetime",
+            lifetime_days,
+            f"allowed 1..{NO_WELL_DEFINED_EXPIRATION} days "
+            f"({NO_WELL_DEFINED_EXPIRATION} = no well-defined expiration)",
         )
     if lifetime_days == NO_WELL_DEFINED_EXPIRATION:
         return valid_from, NO_EXPIRY_NOT_AFTER
@@ -124,7 +135,8 @@ def validity(valid_from: datetime | None, lifetime_days: int) -> tuple[datetime,
         not_after = NO_EXPIRY_NOT_AFTER + timedelta(days=1)
     if not_after > NO_EXPIRY_NOT_AFTER:
         raise InputError.field(
-            "lifetime", lifetime_days,
+            "lifetime",
+            lifetime_days,
             f"the certificate would end after 9999-12-31; use {NO_WELL_DEFINED_EXPIRATION} for no expiry",
         )
     return valid_from, not_after
@@ -213,8 +225,9 @@ def generate_paa(
 ) -> Credential:
     """A self-signed PAA (`chip-cert gen-att-cert --type a`): CA pathlen 1, optional VID, never a PID."""
     check_id("vendor_id", vid, required=False)
-    return _build("paa", _subject(common_name, vid, None, vid_pid_as_cn), None, key, valid_from,
-                  lifetime_days, serial)
+    return _build(
+        "paa", _subject(common_name, vid, None, vid_pid_as_cn), None, key, valid_from, lifetime_days, serial
+    )
 
 
 def generate_pai(
@@ -233,8 +246,9 @@ def generate_pai(
     check_id("vendor_id", vid, required=True)
     check_id("product_id", pid, required=False)
     _check_issuer(paa, "paa")
-    return _build("pai", _subject(common_name, vid, pid, vid_pid_as_cn), paa, key, valid_from,
-                  lifetime_days, serial)
+    return _build(
+        "pai", _subject(common_name, vid, pid, vid_pid_as_cn), paa, key, valid_from, lifetime_days, serial
+    )
 
 
 def generate_dac(
@@ -253,8 +267,9 @@ def generate_dac(
     check_id("vendor_id", vid, required=True)
     check_id("product_id", pid, required=True)
     _check_issuer(pai, "pai")
-    return _build("dac", _subject(common_name, vid, pid, vid_pid_as_cn), pai, key, valid_from,
-                  lifetime_days, serial)
+    return _build(
+        "dac", _subject(common_name, vid, pid, vid_pid_as_cn), pai, key, valid_from, lifetime_days, serial
+    )
 
 
 def _check_issuer(issuer: Credential, kind: CertKind) -> None:
@@ -264,8 +279,10 @@ def _check_issuer(issuer: Credential, kind: CertKind) -> None:
     except (x509.ExtensionNotFound, ValueError):
         bc = None
     if bc is None or not bc.ca:
-        raise InputError(f"{kind.upper()} certificate {subject_cn(issuer.cert)!r}: not a CA (basicConstraints "
-                         "CA:TRUE required to issue certificates)")
+        raise InputError(
+            f"{kind.upper()} certificate {subject_cn(issuer.cert)!r}: not a CA (basicConstraints "
+            "CA:TRUE required to issue certificates)"
+        )
     if issuer.key is None:
         raise InputError(f"{kind.upper()} {subject_cn(issuer.cert)!r}: its private key is needed to sign")
     check_key_matches(issuer.cert, issuer.key, what=f"{kind.upper()} key")
@@ -284,10 +301,14 @@ def _read(data_or_path: bytes | str | os.PathLike[str], what: str) -> bytes:
 
 
 def _label(data_or_path: object, what: str) -> str:
-    return what if isinstance(data_or_path, bytes | bytearray | memoryview) else f"{what} {str(data_or_path)!r}"
+    return (
+        what if isinstance(data_or_path, bytes | bytearray | memoryview) else f"{what} {str(data_or_path)!r}"
+    )
 
 
-def load_certificate(data_or_path: bytes | str | os.PathLike[str], *, what: str = "certificate") -> x509.Certificate:
+def load_certificate(
+    data_or_path: bytes | str | os.PathLike[str], *, what: str = "certificate"
+) -> x509.Certificate:
     """An X.509 certificate from PEM or DER bytes, or from a file holding either."""
     data = _read(data_or_path, what)
     try:
@@ -318,8 +339,11 @@ def load_private_key(
         else:
             key = serialization.load_der_private_key(data, password)
     except TypeError:
-        raise InputError(f"{label}: encrypted; give its password" if password is None
-                         else f"{label}: not encrypted; give no password") from None
+        raise InputError(
+            f"{label}: encrypted; give its password"
+            if password is None
+            else f"{label}: not encrypted; give no password"
+        ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise InputError(f"{label}: not a readable PEM/DER private key (or wrong password)") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
@@ -395,8 +419,10 @@ def matter_vid_pid(cert: x509.Certificate) -> tuple[int | None, int | None]:
                 raise AttestationError(f"certificate {subject_cn(cert)!r}: duplicate Matter {name} attribute")
             value = _hex16(str(attr.value))
             if value is None:
-                raise AttestationError(f"certificate {subject_cn(cert)!r}: Matter {name} attribute "
-                                       f"{attr.value!r} is not 4 upper-case hex digits")
+                raise AttestationError(
+                    f"certificate {subject_cn(cert)!r}: Matter {name} attribute "
+                    f"{attr.value!r} is not 4 upper-case hex digits"
+                )
             found[attr.oid] = value
     if found:
         return found.get(OID_MATTER_VID), found.get(OID_MATTER_PID)
@@ -404,7 +430,7 @@ def matter_vid_pid(cert: x509.Certificate) -> tuple[int | None, int | None]:
     out: list[int | None] = []
     for prefix in (CN_VID_PREFIX, CN_PID_PREFIX):
         i = cn.find(prefix)
-        out.append(_hex16(cn[i + len(prefix): i + len(prefix) + 4]) if i >= 0 else None)
+        out.append(_hex16(cn[i + len(prefix) : i + len(prefix) + 4]) if i >= 0 else None)
     return out[0], out[1]
 
 
@@ -449,9 +475,12 @@ def profile_problems(cert: x509.Certificate, kind: CertKind) -> list[str]:
         bits = _ku_bits(ku.value)
         if kind == "dac" and bits != {"digital_signature"}:
             problems.append(f"keyUsage must be exactly digitalSignature for a DAC (has {sorted(bits)})")
-        if kind != "dac" and not ({"key_cert_sign", "crl_sign"} <= bits <= {"key_cert_sign", "crl_sign",
-                                                                          "digital_signature"}):
-            problems.append(f"keyUsage must be keyCertSign+cRLSign (digitalSignature allowed) (has {sorted(bits)})")
+        if kind != "dac" and not (
+            {"key_cert_sign", "crl_sign"} <= bits <= {"key_cert_sign", "crl_sign", "digital_signature"}
+        ):
+            problems.append(
+                f"keyUsage must be keyCertSign+cRLSign (digitalSignature allowed) (has {sorted(bits)})"
+            )
 
     sk = ext(x509.SubjectKeyIdentifier)
     if sk is None or sk.critical or len(sk.value.digest) != 20:
@@ -478,8 +507,15 @@ def profile_problems(cert: x509.Certificate, kind: CertKind) -> list[str]:
 
 
 def _ku_bits(ku: x509.KeyUsage) -> set[str]:
-    names = ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-             "key_agreement", "key_cert_sign", "crl_sign"]
+    names = [
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+    ]
     bits = {n for n in names if getattr(ku, n)}
     if ku.key_agreement:
         bits |= {n for n in ("encipher_only", "decipher_only") if getattr(ku, n)}
@@ -491,6 +527,10 @@ def check_profile(cert: x509.Certificate, kind: CertKind) -> None:
     problems = profile_problems(cert, kind)
     if problems:
         raise AttestationError(f"{kind.upper()} {subject_cn(cert)!r}: format invalid: " + "; ".join(problems))
+
+
+def _fmt(t: datetime) -> str:
+    return f"{t:%Y-%m-%d %H:%M:%S}"
 
 
 def _valid_at(cert: x509.Certificate, when: datetime) -> bool:
@@ -514,14 +554,18 @@ def verify_chain(
         check_profile(cert, kind)  # type: ignore[arg-type]
     for child, parent, names in ((pai, paa, ("PAI", "PAA")), (dac, pai, ("DAC", "PAI"))):
         if akid(child) != skid(parent):
-            raise AttestationError(f"{names[0]} authorityKeyIdentifier does not match the {names[1]} "
-                                   "subjectKeyIdentifier (issued by another key)")
+            raise AttestationError(
+                f"{names[0]} authorityKeyIdentifier does not match the {names[1]} "
+                "subjectKeyIdentifier (issued by another key)"
+            )
         try:
             child.verify_directly_issued_by(parent)
         except ValueError:
             raise AttestationError(f"{names[0]} issuer name does not equal the {names[1]} subject") from None
         except InvalidSignature:
-            raise AttestationError(f"{names[0]} signature does not verify with the {names[1]} public key") from None
+            raise AttestationError(
+                f"{names[0]} signature does not verify with the {names[1]} public key"
+            ) from None
     try:
         paa.verify_directly_issued_by(paa)
     except (ValueError, InvalidSignature):
@@ -530,6 +574,6 @@ def verify_chain(
     for cert, name in ((dac, "DAC"), (pai, "PAI"), (paa, "PAA")):
         if not _valid_at(cert, when):
             raise AttestationError(
-                f"{name} is not valid at {when:%Y-%m-%d %H:%M:%S} UTC (valid "
-                f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M:%S} .. {cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S})"
+                f"{name} is not valid at {_fmt(when)} UTC (valid {_fmt(cert.not_valid_before_utc)}"
+                f" .. {_fmt(cert.not_valid_after_utc)})"
             )

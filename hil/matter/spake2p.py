@@ -21,8 +21,20 @@ PASSCODE_MIN = 1
 PASSCODE_MAX = 99999998  # kSetupPINCodeMaximumValue; a passcode fits in 27 bits
 #: Passcodes the SDK refuses (`PayloadContents::IsValidSetupPIN`): trivially guessable ones.
 INVALID_PASSCODES: frozenset[int] = frozenset(
-    {0, 11111111, 22222222, 33333333, 44444444, 55555555, 66666666, 77777777, 88888888, 99999999,
-     12345678, 87654321}
+    {
+        0,
+        11111111,
+        22222222,
+        33333333,
+        44444444,
+        55555555,
+        66666666,
+        77777777,
+        88888888,
+        99999999,
+        12345678,
+        87654321,
+    }
 )
 SALT_MIN_LEN = 16  # kSpake2p_Min_PBKDF_Salt_Length
 SALT_MAX_LEN = 32  # kSpake2p_Max_PBKDF_Salt_Length
@@ -44,7 +56,8 @@ def is_valid_passcode(p: int) -> bool:
 def validate_passcode(passcode: int) -> None:
     if not is_valid_passcode(passcode):
         raise InputError.field(
-            "passcode", passcode,
+            "passcode",
+            passcode,
             f"allowed {PASSCODE_MIN}..{PASSCODE_MAX} except 00000000, 11111111..99999999, 12345678, 87654321",
         )
 
@@ -78,8 +91,10 @@ def verifier_from_scalars(w0: int, w1: int) -> bytes:
     """Serialise W0 ‖ L with L = w1·G; split out so the EC cost can be measured apart from PBKDF2."""
     if w1 == 0:  # probability ~2^-256; derive_private_key would reject it anyway
         raise InputError("spake2p: w1 is zero for these inputs; choose another salt")
-    point = ec.derive_private_key(w1, _CURVE).public_key().public_bytes(
-        Encoding.X962, PublicFormat.UncompressedPoint
+    point = (
+        ec.derive_private_key(w1, _CURVE)
+        .public_key()
+        .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     )
     return w0.to_bytes(32, "big") + point
 
