@@ -31,6 +31,19 @@ TAG_FORMAT_VERSION, TAG_VENDOR_ID, TAG_PRODUCT_IDS, TAG_DEVICE_TYPE, TAG_CERTIFI
 TAG_SECURITY_LEVEL, TAG_SECURITY_INFO, TAG_VERSION_NUMBER, TAG_CERTIFICATION_TYPE = 5, 6, 7, 8
 TAG_DAC_ORIGIN_VID, TAG_DAC_ORIGIN_PID, TAG_AUTHORIZED_PAAS = 9, 10, 11
 
+# Integer width of each scalar member as the SDK's decoder stores it (CertificationElements).
+_DECODE_WIDTHS = {
+    TAG_FORMAT_VERSION: 8,
+    TAG_VENDOR_ID: 16,
+    TAG_DEVICE_TYPE: 32,
+    TAG_SECURITY_LEVEL: 8,
+    TAG_SECURITY_INFO: 16,
+    TAG_VERSION_NUMBER: 16,
+    TAG_CERTIFICATION_TYPE: 8,
+    TAG_DAC_ORIGIN_VID: 16,
+    TAG_DAC_ORIGIN_PID: 16,
+}
+
 _OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
 _OID_DATA = bytes.fromhex("2a864886f70d010701")  # 1.2.840.113549.1.7.1
 _OID_SHA256 = bytes.fromhex("608648016503040201")  # 2.16.840.1.101.3.4.2.1
@@ -173,8 +186,12 @@ def decode_content(content: bytes) -> CertificationDeclaration:
         return value
 
     pids, paas = get(TAG_PRODUCT_IDS, tlv.Array), get(TAG_AUTHORIZED_PAAS, tlv.Array)
-    if not all(isinstance(p, int) for p in pids):  # type: ignore[union-attr]
-        raise AttestationError("CD content: product_id_array holds a non-integer")
+    if not all(isinstance(p, int) and 0 <= p <= 0xFFFF for p in pids):  # type: ignore[union-attr]
+        raise AttestationError("CD content: product_id_array holds a value that is not a 16-bit product ID")
+    for tag, bits in _DECODE_WIDTHS.items():  # the SDK reads each into a fixed-width integer
+        value = root.get(tag)
+        if isinstance(value, int) and not 0 <= value < (1 << bits):
+            raise AttestationError(f"CD content: tag {tag} value {value:#x} does not fit in {bits} bits")
     if paas is not None and not all(isinstance(k, bytes) for k in paas):  # type: ignore[union-attr]
         raise AttestationError("CD content: authorized_paa_list holds a non-byte-string")
     return CertificationDeclaration(
