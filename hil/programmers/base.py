@@ -155,7 +155,9 @@ class ProgrammerBase:
         at = f" at 0x{address:X}" if address is not None else ""
         return f"{self.board}: {step}{at} ({self.name} via {self.connection.describe()})"
 
-    def fail(self, step: str, address: int | None, reason: str, *, transient: bool = False) -> ProgrammerError:
+    def fail(
+        self, step: str, address: int | None, reason: str, *, transient: bool = False
+    ) -> ProgrammerError:
         """The error to raise for a failed step: ``raise self.fail("write", 0x9D600, "status 0xFE")``."""
         cls = TransientError if transient else ProgrammerError
         return cls(f"{self.where(step, address)}: {reason}")
@@ -168,7 +170,7 @@ class ProgrammerBase:
         *,
         transient: tuple[type[BaseException], ...] = (),
     ) -> Iterator[None]:
-        """Map the client library's exceptions: `transient` types -> TransientError, others -> ProgrammerError."""
+        """Map client-library exceptions: `transient` types -> TransientError, others -> ProgrammerError."""
         try:
             yield
         except HilError:
@@ -199,7 +201,9 @@ class WriteReport:
     transient_faults: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        retried = f", {len(self.transient_faults)} transient fault(s) retried" if self.transient_faults else ""
+        retried = (
+            f", {len(self.transient_faults)} transient fault(s) retried" if self.transient_faults else ""
+        )
         return (
             f"{self.board}: wrote {self.image_length} bytes at 0x{self.address:X} "
             f"(region 0x{self.size:X}, erased 0x{self.erase_start:X}+0x{self.erase_length:X}), "
@@ -219,6 +223,18 @@ def first_difference(expected: bytes, actual: bytes) -> int | None:
         if a != b:
             return i
     return min(len(expected), len(actual))
+
+
+def check_image(region: TargetRegion, image: bytes) -> None:
+    """Refuse an image that does not fit the region, before anything touches the board."""
+    if not image:
+        raise InputError.field("image size", 0, "a non-empty image")
+    if len(image) > region.size:
+        raise InputError.field(
+            "image size",
+            len(image),
+            f"at most the {region.name} size 0x{region.size:X} ({region.size} bytes)",
+        )
 
 
 def write_region(
@@ -243,12 +259,7 @@ def write_region(
     """
     region = _target(target)
     board = programmer.board
-    if len(image) > region.size:
-        raise InputError.field(
-            "image size", len(image), f"at most the {region.name} size 0x{region.size:X} ({region.size} bytes)"
-        )
-    if not image:
-        raise InputError.field("image size", 0, "a non-empty image")
+    check_image(region, image)
     start, span = region.erase_span()
     head = region.address - start
     expected_region = bytes(image) + bytes([ERASED]) * (region.size - len(image))
@@ -261,9 +272,7 @@ def write_region(
         try:
             if kept is None:  # read the bytes outside the region that share its sectors, once
                 kept = programmer.read(start, span)
-            expected = (
-                kept[:head] + expected_region + kept[head + region.size :] if kept else expected_region
-            )
+            expected = kept[:head] + expected_region + kept[head + region.size :] if kept else expected_region
             programmer.erase(start, span)
             for off, chunk in _programmed_parts(expected, head, region.size, len(image)):
                 programmer.write(start + off, chunk)
@@ -272,7 +281,8 @@ def write_region(
             faults.append(str(exc))
             if attempt > retries:
                 raise ProgrammerError(
-                    f"{board}: write of {region.name} at 0x{region.address:X} failed after {attempt} attempts; "
+                    f"{board}: write of {region.name} at 0x{region.address:X} failed after {attempt} "
+                    "attempts; "
                     f"the region may hold a partial image, flash it again. Last fault: {exc}"
                 ) from exc
             _reopen(programmer, region, exc)
@@ -305,7 +315,11 @@ def write_region(
 
 def _programmed_parts(expected: bytes, head: int, size: int, image_len: int) -> Iterator[tuple[int, bytes]]:
     """The non-blank pieces to program after the erase: kept head, the image, kept tail (offsets in span)."""
-    pieces = [(0, expected[:head]), (head, expected[head : head + image_len]), (head + size, expected[head + size :])]
+    pieces = [
+        (0, expected[:head]),
+        (head, expected[head : head + image_len]),
+        (head + size, expected[head + size :]),
+    ]
     for off, chunk in pieces:
         stripped = chunk.rstrip(b"\xff") if off != head else chunk
         if stripped:

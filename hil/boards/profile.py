@@ -1,0 +1,81 @@
+"""BoardProfile: everything the harness needs to know about one board, real or emulated.
+
+A profile is the family's row (`hil.boards.families`) plus what boards.toml says about this board: whether it
+is emulated, which programmer and connection reach it, where its factory data lives (a literal or a linker
+symbol looked up in a .map file or ELF), and the AES key if its firmware decrypts factory data. Code asks the
+profile, never the family name, so a suite moves from an emulated board to a real one by editing boards.toml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from hil.boards.families import FAMILIES, Family
+from hil.programmers.base import Connection, TargetRegion
+
+
+@dataclass(frozen=True)
+class BoardProfile:
+    name: str
+    family: str  # key of hil.boards.families.FAMILIES, e.g. "k32w1" (also the pytest marker name)
+    emulated: bool
+    programmer: str  # key of hil.programmers.BACKENDS
+    factory_data_address: int
+    factory_data_size: int
+    sector_size: int
+    app_address: int
+    app_size: int
+    connection: Connection = field(default_factory=Connection)
+    aes_key: str | None = field(default=None, repr=False)  # upper-case hex; a secret: never log it
+    address_source: str = "family default"  # where factory_data_address came from, for `hil boards list`
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # for the backend
+    emulator: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # for the ROM emulator
+    source: Path | None = None  # the boards.toml it came from (None: built-in default inventory)
+
+    @property
+    def spec(self) -> Family:
+        """The family's row of facts (memory map, ROM protocol, J-Link device name...)."""
+        return FAMILIES[self.family]
+
+    @property
+    def factory_data_region(self) -> TargetRegion:
+        return TargetRegion(
+            self.factory_data_address, self.factory_data_size, self.sector_size, "factory data"
+        )
+
+    @property
+    def app_region(self) -> TargetRegion:
+        return TargetRegion(self.app_address, self.app_size, self.sector_size_at(self.app_address), "app")
+
+    @property
+    def aes_key_bytes(self) -> bytes | None:
+        return bytes.fromhex(self.aes_key) if self.aes_key else None
+
+    @property
+    def encryption(self) -> str:
+        """'none', 'aes128-ecb' or 'aes256-ecb': what the firmware expects of this board's factory data."""
+        if not self.aes_key:
+            return "none"
+        return "aes128-ecb" if len(self.aes_key) == 32 else "aes256-ecb"
+
+    def sector_size_at(self, address: int) -> int:
+        """The erase unit at `address` (the family's flash sector; the profile's for the factory data)."""
+        if self.factory_data_address <= address < self.factory_data_address + self.factory_data_size:
+            return self.sector_size
+        spec = self.spec.flash_region_for(address, 1)
+        return spec.sector_size if spec else self.sector_size
+
+    def region_at(self, address: int, length: int) -> TargetRegion:
+        """An ad-hoc region for `hil flash --address`: the named region if it starts there, else `length`
+        bytes rounded up to whole sectors (only those sectors are erased and rewritten)."""
+        if address == self.factory_data_address:
+            return self.factory_data_region
+        if address == self.app_address:
+            return self.app_region
+        sector = self.sector_size_at(address)
+        size = max(-(-length // sector) * sector, sector)
+        return TargetRegion(address, size, sector, f"range 0x{address:X}")
