@@ -130,10 +130,10 @@ def validity(valid_from: datetime | None, lifetime_days: int) -> tuple[datetime,
     if lifetime_days == NO_WELL_DEFINED_EXPIRATION:
         return valid_from, NO_EXPIRY_NOT_AFTER
     try:
-        not_after = valid_from + timedelta(days=lifetime_days) - timedelta(seconds=1)
+        not_after: datetime | None = valid_from + timedelta(days=lifetime_days) - timedelta(seconds=1)
     except OverflowError:
-        not_after = NO_EXPIRY_NOT_AFTER + timedelta(days=1)
-    if not_after > NO_EXPIRY_NOT_AFTER:
+        not_after = None
+    if not_after is None or not_after > NO_EXPIRY_NOT_AFTER:
         raise InputError.field(
             "lifetime",
             lifetime_days,
@@ -278,6 +278,11 @@ def _check_issuer(issuer: Credential, kind: CertKind) -> None:
         bc = issuer.cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except (x509.ExtensionNotFound, ValueError):
         bc = None
+    if bc is not None and bc.ca and kind == "paa" and bc.path_length == 0:
+        raise InputError(
+            f"PAA certificate {subject_cn(issuer.cert)!r}: basicConstraints pathlen:0 cannot issue a PAI "
+            "(is it a PAI?)"
+        )
     if bc is None or not bc.ca:
         raise InputError(
             f"{kind.upper()} certificate {subject_cn(issuer.cert)!r}: not a CA (basicConstraints "
