@@ -1,0 +1,318 @@
+"""Commission with the CHIP SDK Python controller (home-assistant-chip-core), one child process per PAA store.
+
+The controller runs in a child process inside a commissioning sandbox (hil.commissioning.sandbox):
+- the SDK allows one stack per process and binds the PAA store of the first controller created in it, so a
+  `Controller` is one process trusting exactly the PAA(s) it was given (written to a fresh store directory);
+  it commissions any number of nodes, so tests reuse one per trust store;
+- inside the sandbox its mDNS sees the emulated nodes on the private veth link and nothing leaves the
+  machine, and /data is a private tmpfs.
+
+Every attempt returns a `Verdict` (hil.commissioning.verdict): success with timings, or the failing stage
+with the SDK's attestation error by name, read from the per-attempt SDK log whose path the verdict keeps.
+`verdict.raise_for_failure()` turns a failure into AttestationError / CommissioningError (exit 4).
+
+    with Sandbox() as sandbox, Controller(sandbox, paa_der) as ctrl, MatterNode(cfg, sandbox) as node:
+        verdict = ctrl.commission_ip(node.address, node.port, passcode)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hil.commissioning import sandbox as sandbox_mod
+from hil.commissioning.sandbox import Sandbox
+from hil.commissioning.trust_store import PaaInput, write_trust_store
+from hil.commissioning.verdict import Stage, Timings, Verdict, parse_log
+from hil.errors import CommissioningError
+
+if TYPE_CHECKING:
+    from hil.emulator.matter_device import MatterNode
+
+START_TIMEOUT = 60.0
+COMMISSION_TIMEOUT = 60.0
+_MARGIN = 15.0  # the child enforces the timeout; the parent waits this much longer before killing it
+_ids = itertools.count(1)
+
+
+def availability() -> str | None:
+    """None when the SDK controller can run here, else the reason (commissioning tests skip with it)."""
+    avail = sandbox_mod.availability()
+    if not avail.ok:
+        return avail.reason
+    if importlib.util.find_spec("chip") is None:
+        return "the CHIP SDK Python controller (home-assistant-chip-core) is not installed"
+    for lib in ("libnl-3.so.200", "libnl-route-3.so.200"):
+        try:
+            ctypes.CDLL(lib)
+        except OSError:
+            return f"{lib} is missing (Debian: apt-get install libnl-3-200 libnl-route-3-200)"
+    return None
+
+
+class Controller:
+    """One CHIP SDK controller process trusting exactly `paas`. Use as a context manager.
+
+    `log_dir` receives `controller-<n>.log` (start-up and between attempts) and one
+    `controller-<n>-node-<id>.log` per attempt; it defaults to the sandbox's log directory.
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        paas: PaaInput | Sequence[PaaInput],
+        *,
+        log_dir: str | os.PathLike[str] | None = None,
+        detail_logs: bool = False,
+    ) -> None:
+        self.sandbox = sandbox
+        self.number = next(_ids)
+        self.name = f"controller-{self.number}"
+        self.log_dir = Path(log_dir) if log_dir else sandbox.log_dir
+        self.log_path = self.log_dir / f"{self.name}.log"
+        self.detail_logs = detail_logs
+        self._paas = paas
+        self._private = sandbox.workdir / self.name
+        self.paa_store = self._private / "paa-store"
+        self.startup_s: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._buf = b""
+        self._lock = threading.Lock()  # one attempt at a time per controller
+        self._node_ids = itertools.count(1)
+        self._t_launch = 0.0
+        write_trust_store(self.paa_store, paas)  # validates the PAAs before any process starts
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def launch(self) -> Controller:
+        """Start the child without waiting (start several controllers in parallel, then `wait_ready`)."""
+        if self._proc is not None:
+            return self
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._private.mkdir(parents=True, exist_ok=True)
+        storage = self._private / "fabric.json"
+        storage.unlink(missing_ok=True)
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._t_launch = time.monotonic()
+        with open(self.log_dir / f"{self.name}.stdout.log", "ab") as out:
+            self._proc = self.sandbox.popen(
+                self.sandbox.python(
+                    "hil.commissioning._controller_proc", "--control-fd", str(child_end.fileno())
+                ),
+                pass_fds=(child_end.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        child_end.close()
+        self._sock = parent_end
+        self._buf = b""
+        self._send(
+            {
+                "paa_store": str(self.paa_store),
+                "storage": str(storage),
+                "log": str(self.log_path),
+                "detail_logs": self.detail_logs,
+            }
+        )
+        return self
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> Controller:
+        msg = self._receive(timeout)
+        if msg is None or msg.get("op") != "ready":
+            why = (msg or {}).get("message") or (
+                "process exited"
+                if self._proc and self._proc.poll() is not None
+                else f"not ready in {timeout:.0f} s"
+            )
+            self.close()
+            raise CommissioningError(f"CHIP controller did not start: {why}; log {self.log_path}")
+        self.startup_s = time.monotonic() - self._t_launch
+        return self
+
+    def start(self, timeout: float = START_TIMEOUT) -> Controller:
+        return self.launch().wait_ready(timeout)
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def __enter__(self) -> Controller:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- commissioning ---------------------------------------------------------------------------
+    def commission_ip(
+        self,
+        address: str,
+        port: int,
+        passcode: int,
+        *,
+        node_id: int | None = None,
+        timeout: float = COMMISSION_TIMEOUT,
+    ) -> Verdict:
+        """PASE to `[address]:port` (no discovery), then the full commissioning flow."""
+        return self._commission(
+            "ip", {"address": address, "port": int(port), "passcode": int(passcode)}, node_id, timeout
+        )
+
+    def commission_discriminator(
+        self,
+        discriminator: int,
+        passcode: int,
+        *,
+        node_id: int | None = None,
+        timeout: float = COMMISSION_TIMEOUT,
+        discovery_timeout: float | None = None,
+    ) -> Verdict:
+        """Discover `_L<discriminator>._sub._matterc._udp` over mDNS, then commission."""
+        fields = {"discriminator": int(discriminator), "passcode": int(passcode)}
+        # Discovery must give up before the whole attempt does, so a missing node reads as DISCOVERY.
+        fields["discovery_timeout_s"] = (
+            discovery_timeout if discovery_timeout is not None else timeout - min(5.0, timeout / 4)
+        )
+        return self._commission("discriminator", fields, node_id, timeout)
+
+    def commission_code(
+        self, code: str, *, node_id: int | None = None, timeout: float = COMMISSION_TIMEOUT
+    ) -> Verdict:
+        """Commission from a QR (`MT:...`) or manual pairing code, discovering on the network."""
+        return self._commission("code", {"code": code}, node_id, timeout)
+
+    def commission_node(self, node: MatterNode, passcode: int, *, by: str = "ip", **kwargs: Any) -> Verdict:
+        """Convenience for an emulated node: `by` is "ip" or "discriminator"."""
+        if by == "ip":
+            return self.commission_ip(node.address, node.port, passcode, **kwargs)
+        if by == "discriminator":
+            return self.commission_discriminator(node.discriminator, passcode, **kwargs)
+        raise ValueError(f"by: {by!r} is not allowed; 'ip' or 'discriminator'")
+
+    def _commission(
+        self, method: str, fields: dict[str, Any], node_id: int | None, timeout: float
+    ) -> Verdict:
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self.close()
+                self.start()
+            node_id = node_id if node_id is not None else next(self._node_ids)
+            log = self.log_dir / f"{self.name}-node-{node_id}.log"
+            log.unlink(missing_ok=True)
+            req = {
+                "op": "commission",
+                "id": node_id,
+                "method": method,
+                "node_id": node_id,
+                "timeout_s": timeout,
+                "log": str(log),
+                **fields,
+            }
+            self._send(req)
+            result = self._receive(timeout + _MARGIN)
+            if result is None:  # hung or died: kill it; the next attempt starts a fresh one
+                died = self._proc is not None and self._proc.poll() is not None
+                self.close()
+                result = {
+                    "ok": False,
+                    "error_type": "Died" if died else "Timeout",
+                    "error": "controller process died"
+                    if died
+                    else f"no outcome within {timeout + _MARGIN:.0f} s",
+                }
+            return self._verdict(method, node_id, log, result)
+
+    def _verdict(self, method: str, node_id: int, log: Path, result: dict[str, Any]) -> Verdict:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        found = parse_log(text)
+        timings = Timings(
+            controller_start_s=self.startup_s,
+            commission_s=result.get("commission_s"),
+            pase_s=result.get("pase_s"),
+        )
+        common = {"method": method, "node_id": node_id, "log_path": log, "timings": timings}
+        if result.get("ok"):
+            return Verdict(Stage.COMPLETE, details=result.get("basic_info") or {}, **common)
+        stage = found.stage
+        if stage is None or stage is Stage.COMPLETE:
+            if result.get("error_type") in ("Timeout", "Died"):
+                stage = Stage.TIMEOUT if result["error_type"] == "Timeout" else Stage.CONTROLLER
+            elif method != "ip" and not found.discovered:
+                stage = Stage.DISCOVERY
+            else:
+                stage = Stage.COMMISSIONING
+        message = f"{result.get('error_type')}: {result.get('error')}" if result.get("error") else ""
+        if found.pase_mac_mismatch:
+            message = "the node rejected the passcode (SPAKE2+ MAC mismatch: wrong passcode or verifier)"
+        return Verdict(
+            stage,
+            step=found.failed_step,
+            attestation=found.attestation,
+            chip_error=found.chip_error,
+            message=message,
+            details={"attestation_code": found.attestation_code}
+            if found.attestation_code is not None
+            else {},
+            **common,
+        )
+
+    # -- channel ---------------------------------------------------------------------------------
+    def _send(self, msg: dict[str, Any]) -> None:
+        if self._sock is None:
+            raise CommissioningError(f"{self.name}: not running")
+        self._sock.sendall((json.dumps(msg) + "\n").encode())
+
+    def _receive(self, timeout: float) -> dict[str, Any] | None:
+        sock = self._sock
+        if sock is None:
+            return None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, OSError):
+                return None
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def start_controllers(controllers: Sequence[Controller], timeout: float = START_TIMEOUT) -> None:
+    """Start several controllers in parallel (each is ~1 s of SDK start-up, mostly import time)."""
+    for c in controllers:
+        c.launch()
+    for c in controllers:
+        c.wait_ready(timeout)
+
+
+def remove_logs(directory: str | os.PathLike[str]) -> None:
+    """Delete a log directory made by a sandbox or controller (callers that do not keep reports)."""
+    shutil.rmtree(directory, ignore_errors=True)
