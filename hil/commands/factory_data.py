@@ -88,6 +88,9 @@ def _register_generate(group: argparse._SubParsersAction) -> None:
     )
     ours.add_argument("--paa_cert", metavar="PATH", help="[path] PAA certificate: check the whole DAC chain")
     ours.add_argument(
+        "--cd_cert", metavar="PATH", help="[path] CD signing certificate: check the CD signature"
+    )
+    ours.add_argument(
         "--allow-mismatch",
         action="append",
         default=[],

@@ -220,8 +220,8 @@ def request_from_args(args: Mapping[str, Any]) -> GenerateRequest:
     """generate.py-style arguments (argparse dests; strings as typed) → a GenerateRequest.
 
     Accepts every generate.py flag, plus: aes256_key, hw_params, max_size (int), allow_mismatch (list),
-    paa_cert (path), region (text for messages). spake2p_path is accepted and unused: the verifier is
-    computed natively.
+    paa_cert and cd_cert (paths), region (text for messages). spake2p_path is accepted and unused: the
+    verifier is computed natively.
     """
     values: dict[str, Any] = {}
     for spec in TAGS:
@@ -261,9 +261,12 @@ def request_from_args(args: Mapping[str, Any]) -> GenerateRequest:
     aes_key = parse_aes_key(keys[0][0], keys[0][1], AES_FLAGS[keys[0][0]]) if keys else None
     if args.get("spake2p_path"):
         log.info("--spake2p_path is not needed: the SPAKE2+ verifier is computed natively")
-    paa = None
-    if args.get("paa_cert"):
-        paa = certs.load_certificate(read_file("--paa_cert", args["paa_cert"]), what="--paa_cert")
+    paa, cd_signer = (
+        certs.load_certificate(read_file(f"--{name}", args[name]), what=f"--{name}")
+        if args.get(name)
+        else None
+        for name in ("paa_cert", "cd_cert")
+    )
     max_size = args.get("max_size")
     if max_size is not None and max_size <= 0:
         raise InputError.field("--max-size", max_size, "expected a positive number of bytes")
@@ -276,6 +279,7 @@ def request_from_args(args: Mapping[str, Any]) -> GenerateRequest:
         region=args.get("region") or f"--max-size {max_size}",
         allow=check_allow(args.get("allow_mismatch") or ()),
         paa=paa,
+        cd_signer=cd_signer,
     )
 
 
