@@ -1,0 +1,300 @@
+"""Generate a batch: check the inputs once, then build the missing devices in parallel, then the manifest.
+
+Why this shape (numbers in benchmarks/bench_bulk.py and specs/anchors.md §5.2): per device, PBKDF2 is
+≈97% of the work and everything else is well under a millisecond, so the generator stays in one Python
+process per core (no subprocess per device: ≈58 ms of interpreter start each), hands each worker chunks of
+device indices (one IPC round trip per chunk, not per device), and lets workers write their devices
+themselves, so only a count travels back. Parameters come from `Planner` (index → plan), so workers need
+no coordination and a resumed run rebuilds exactly the devices that are missing.
+
+Workers are forked processes by default. hashlib's PBKDF2 releases the GIL, so threads scale nearly as
+well (`executor="thread"`); processes stay the default because the remaining per-device work (certificate
+building, encoding, file I/O) holds the GIL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import hashlib
+import multiprocessing
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.pool import Pool, ThreadPool
+from pathlib import Path
+from typing import Literal
+
+from hil.bulk.device import BatchSpec, DeviceFactory, check_batch, today_utc
+from hil.bulk.plan import KEY_LEN, MAX_DEVICES, Planner, key_from_seed
+from hil.bulk.progress import Progress
+from hil.bulk.writer import BatchDir
+from hil.errors import InputError
+
+BATCH_FORMAT = 1
+MAX_CHUNK = 32
+Executor = Literal["process", "thread"]
+
+
+@dataclass
+class BatchResult:
+    """What a run did: `generated` new devices, `present` ones found from an earlier (killed) run."""
+
+    out: Path
+    count: int
+    generated: int
+    present: int
+    removed_partial: int
+    seconds: float
+    jobs: int
+    manifest_csv: Path
+    manifest_jsonl: Path
+
+    @property
+    def rate(self) -> float:
+        return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+
+def default_jobs() -> int:
+    """All cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _fingerprint(spec: BatchSpec) -> dict[str, object]:
+    """The inputs that decide every device's bytes, as JSON values (hashes for files and the AES key)."""
+
+    def sha(data: bytes | None) -> str | None:
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+    return {
+        "pai_cert_sha256": sha(spec.pai_cert),
+        "pai_key_sha256": sha(spec.pai_key),
+        "cert_declaration_sha256": sha(spec.cert_declaration),
+        "vid": spec.vid,
+        "pid": spec.pid,
+        "vendor_name": spec.vendor_name,
+        "product_name": spec.product_name,
+        "iterations": spec.iterations,
+        "hw_version": spec.hw_version,
+        "hw_version_str": spec.hw_version_str,
+        "date": spec.date,
+        "valid_from": spec.valid_from.isoformat() if spec.valid_from else None,
+        "lifetime_days": spec.lifetime_days,
+        "extra": {k: spec.extra[k] for k in sorted(spec.extra)},
+        "aes_key_sha256": sha(spec.aes_key),
+        "hw_params": spec.hw_params,
+        "address": spec.address,
+        "region_size": spec.region_size,
+        "rendezvous": spec.rendezvous,
+        "flow": spec.flow,
+    }
+
+
+def _resolve(
+    spec: BatchSpec, stored: dict[str, object] | None, seed: str | None, serial_prefix: str | None
+) -> tuple[BatchSpec, bytes, str]:
+    """Fill the batch defaults (dates, key, serial prefix) from a previous run, or fresh for a new batch."""
+    inputs = stored.get("inputs", {}) if stored else {}
+    assert isinstance(inputs, dict)
+    if not spec.date:
+        spec = dataclasses.replace(spec, date=str(inputs.get("date") or today_utc().date().isoformat()))
+    if spec.valid_from is None:
+        vf = inputs.get("valid_from")
+        spec = dataclasses.replace(spec, valid_from=datetime.fromisoformat(vf) if vf else today_utc())
+    if seed is not None:
+        key = key_from_seed(seed)
+    elif stored:
+        key = bytes.fromhex(str(stored["key"]))
+    else:
+        key = secrets.token_bytes(KEY_LEN)
+    if serial_prefix is None:
+        serial_prefix = str(stored["serial_prefix"]) if stored else f"SN{key[:4].hex().upper()}-"
+    return spec, key, serial_prefix
+
+
+def _check_same_batch(out: Path, stored: dict[str, object], record: dict[str, object]) -> None:
+    """A resumed batch must be resumed with the arguments it was started with (one line naming the first)."""
+    if stored.get("format") != BATCH_FORMAT:
+        raise InputError(f"out: {str(out)!r} holds a batch of another format; use a new --out directory")
+    if stored.get("key") != record["key"]:
+        raise InputError(f"--seed: differs from the one {str(out)!r} was started with")
+    if stored.get("serial_prefix") != record["serial_prefix"]:
+        raise InputError(
+            f"--serial_prefix: {record['serial_prefix']!r} differs from {stored.get('serial_prefix')!r}, "
+            f"which {str(out)!r} was started with"
+        )
+    old, new = stored.get("inputs", {}), record["inputs"]
+    assert isinstance(old, dict) and isinstance(new, dict)
+    for name, value in new.items():
+        if old.get(name) != value:
+            raise InputError(
+                f"{name}: {value!r} differs from {old.get(name)!r}, which {str(out)!r} was started with; "
+                "resume with the same arguments or use a new --out directory"
+            )
+
+
+# ----------------------------------------------------------------------------------------------- workers
+
+
+@dataclass
+class _Worker:
+    factory: DeviceFactory
+    planner: Planner
+    batch: BatchDir
+
+    def run(self, indices: list[int]) -> int:
+        for index in indices:
+            self.batch.write_device(index, self.factory.build(self.planner.device(index)).files)
+        return len(indices)
+
+
+_WORKER: _Worker | None = None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: be killed when the parent dies, so a killed run leaves no orphan still writing devices
+    (and holding the batch lock, which forked workers share)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _init_process(spec: BatchSpec, key: bytes, serial_prefix: str, root: str, parent: int) -> None:
+    global _WORKER
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates the pool
+    _WORKER = _Worker(DeviceFactory(spec), Planner(key, serial_prefix=serial_prefix), BatchDir(root))
+
+
+def _run_chunk(indices: list[int]) -> int:
+    assert _WORKER is not None
+    return _WORKER.run(indices)
+
+
+def _chunks(indices: Iterable[int], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for i in indices:
+        chunk.append(i)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# ----------------------------------------------------------------------------------------------- driver
+
+
+def generate_batch(
+    spec: BatchSpec,
+    out: str | os.PathLike[str],
+    count: int,
+    *,
+    jobs: int | None = None,
+    seed: str | None = None,
+    serial_prefix: str | None = None,
+    executor: Executor = "process",
+    progress: bool = True,
+) -> BatchResult:
+    """Make devices 0..count-1 in `out`, or only the missing ones if `out` holds the same batch.
+
+    `spec.date`/`spec.valid_from` may be empty/None: today (UTC) for a new batch, the stored ones for a
+    resumed batch. `seed` makes passcodes, salts, discriminators and serials reproducible (tests); keys
+    stay random. Raises InputError before writing anything when an input is bad.
+    """
+    out = Path(out)
+    if not isinstance(count, int) or not 1 <= count <= MAX_DEVICES:
+        raise InputError.field("--count", count, f"allowed 1..{MAX_DEVICES}")
+    jobs = default_jobs() if jobs is None else jobs
+    if not 1 <= jobs <= 1024:
+        raise InputError.field("--jobs", jobs, "allowed 1..1024")
+    batch = BatchDir(out)
+    stored = batch.read_batch()
+    spec, key, serial_prefix = _resolve(spec, stored, seed, serial_prefix)
+    planner = Planner(key, serial_prefix=serial_prefix)
+    record = {
+        "format": BATCH_FORMAT,
+        "key": key.hex(),
+        "seeded": seed is not None,
+        "serial_prefix": serial_prefix,
+        "inputs": _fingerprint(spec),
+    }
+    if stored:
+        _check_same_batch(out, stored, record)
+    check_batch(spec, planner.device(0))  # every input rule, in memory: nothing is written on failure
+
+    t0 = time.monotonic()
+    with batch.lock():
+        current = batch.read_batch()
+        if current is None:
+            batch.write_batch(record)
+        elif stored is None:  # another run created the batch since we looked
+            _check_same_batch(out, current, record)
+        removed = batch.remove_temporaries()
+        done = batch.done_indices()
+        beyond = sorted(i for i in done if i >= count)
+        if beyond:
+            raise InputError.field("--count", count, f"{str(out)!r} already holds device {beyond[0]}")
+        todo_n = count - len(done)
+        bar = Progress(count, len(done)) if progress else None
+        todo = (i for i in range(count) if i not in done)
+        if todo_n:
+            _execute(spec, key, serial_prefix, batch, todo, todo_n, jobs, executor, bar)
+        if bar:
+            bar.close()
+        seconds = time.monotonic() - t0
+        csv_path, jsonl_path = batch.rebuild_manifest(count)
+    return BatchResult(out, count, todo_n, len(done), removed, seconds, jobs, csv_path, jsonl_path)
+
+
+def _execute(
+    spec: BatchSpec,
+    key: bytes,
+    serial_prefix: str,
+    batch: BatchDir,
+    todo: Iterator[int],
+    todo_n: int,
+    jobs: int,
+    executor: Executor,
+    bar: Progress | None,
+) -> None:
+    jobs = min(jobs, todo_n)
+    if jobs == 1:  # in-process: no pool start-up, and the single-core figure of the benchmark
+        worker = _Worker(DeviceFactory(spec), Planner(key, serial_prefix=serial_prefix), batch)
+        for chunk in _chunks(todo, MAX_CHUNK):
+            worker.run(chunk)
+            if bar:
+                bar.update(len(chunk))
+        return
+    size = max(1, min(MAX_CHUNK, todo_n // (jobs * 8)))
+    pool: Pool
+    if executor == "thread":
+        shared = _Worker(DeviceFactory(spec), Planner(key, serial_prefix=serial_prefix), batch)
+        pool, func = ThreadPool(jobs), shared.run
+    elif executor == "process":
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+        initargs = (spec, key, serial_prefix, str(batch.root), os.getpid())
+        pool, func = ctx.Pool(jobs, _init_process, initargs), _run_chunk
+    else:
+        raise InputError.field("executor", executor, "allowed 'process' or 'thread'")
+    try:
+        for n in pool.imap_unordered(func, _chunks(todo, size)):
+            if bar:
+                bar.update(n)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
