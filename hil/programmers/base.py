@@ -66,8 +66,10 @@ class Connection:
     jlink_ip: str | None = None  # J-Link over IP: "host" or "host:port" (emulated probe: "127.0.0.1:PORT")
     emulated: bool = False
 
-    def describe(self) -> str:
+    def describe(self, *, jlink: bool = False) -> str:
         """A short human description for messages (`/dev/pts/3`, `J-Link 123456`, `J-Link @10.0.0.5`)."""
+        if self.port and not jlink:
+            return self.port
         if self.jlink_ip:
             return f"J-Link @{self.jlink_ip}"
         if self.jlink_serial is not None:
@@ -153,7 +155,8 @@ class ProgrammerBase:
 
     def where(self, step: str, address: int | None = None) -> str:
         at = f" at 0x{address:X}" if address is not None else ""
-        return f"{self.board}: {step}{at} ({self.name} via {self.connection.describe()})"
+        via = self.connection.describe(jlink=self.name == "jlink")
+        return f"{self.board}: {step}{at} ({self.name} via {via})"
 
     def fail(
         self, step: str, address: int | None, reason: str, *, transient: bool = False
@@ -252,10 +255,10 @@ def write_region(
     a sector with PROD_DATA), the bytes of those sectors outside the region are read first and written back
     after the erase, as J-Link's flash loader does, so only the region changes.
 
-    A TransientError reopens the programmer and restarts from the erase, at most `retries` times (a restart
-    is always safe: erase then write is idempotent). A disconnect mid-write therefore ends in
-    ProgrammerError saying the region may hold a partial image; never in a silent partial write. A verify
-    mismatch is not retried: it names the first differing address.
+    A TransientError (also one met while reopening) reopens the programmer and restarts from the erase, at
+    most `retries` times (a restart is always safe: erase then write is idempotent). A disconnect mid-write
+    therefore ends in ProgrammerError saying the region may hold a partial image; never in a silent partial
+    write. A verify mismatch is not retried: it names the first differing address.
     """
     region = _target(target)
     board = programmer.board
@@ -270,6 +273,8 @@ def write_region(
     while True:
         attempt += 1
         try:
+            if attempt > 1:  # resynchronise: a dropped or garbled frame may leave both ends out of step
+                programmer.reopen()
             if kept is None:  # read the bytes outside the region that share its sectors, once
                 kept = programmer.read(start, span)
             expected = kept[:head] + expected_region + kept[head + region.size :] if kept else expected_region
@@ -285,7 +290,6 @@ def write_region(
                     "attempts; "
                     f"the region may hold a partial image, flash it again. Last fault: {exc}"
                 ) from exc
-            _reopen(programmer, region, exc)
             continue
         except ProgrammerError as exc:
             raise ProgrammerError(
@@ -326,19 +330,6 @@ def _programmed_parts(expected: bytes, head: int, size: int, image_len: int) -> 
             yield off, stripped
 
 
-def _reopen(programmer: Programmer, region: TargetRegion, cause: Exception) -> None:
-    try:
-        programmer.reopen()
-    except TransientError:
-        pass  # the next attempt meets the same fault and counts against the bound
-    except ProgrammerError as exc:
-        raise ProgrammerError(
-            f"{programmer.board}: could not reopen the programmer after a transient fault while writing "
-            f"{region.name} at 0x{region.address:X}; the region may hold a partial image. {exc} "
-            f"(first fault: {cause})"
-        ) from exc
-
-
 def read_region(programmer: Programmer, target: BoardProfile | TargetRegion, *, retries: int = 3) -> bytes:
     """Read a whole region, retrying transient faults like `write_region` does."""
     region = _target(target)
@@ -346,6 +337,8 @@ def read_region(programmer: Programmer, target: BoardProfile | TargetRegion, *, 
     while True:
         attempt += 1
         try:
+            if attempt > 1:
+                programmer.reopen()
             return programmer.read(region.address, region.size)
         except TransientError as exc:
             if attempt > retries:
@@ -353,4 +346,3 @@ def read_region(programmer: Programmer, target: BoardProfile | TargetRegion, *, 
                     f"{programmer.board}: read of {region.name} at 0x{region.address:X} failed after "
                     f"{attempt} attempts. Last fault: {exc}"
                 ) from exc
-            _reopen(programmer, region, exc)
