@@ -70,12 +70,13 @@ class BoardProfile:
         return spec.sector_size if spec else self.sector_size
 
     def region_at(self, address: int, length: int) -> TargetRegion:
-        """An ad-hoc region for `hil flash --address`: the named region if it starts there, else `length`
-        bytes rounded up to whole sectors (only those sectors are erased and rewritten)."""
+        """The region `hil flash --address` rewrites: the named region if it starts at `address`, else from
+        `address` to the end of the sector holding the image's last byte (so no stale bytes follow the
+        image in its last sector; bytes of the first sector before `address` are preserved)."""
         if address == self.factory_data_address:
             return self.factory_data_region
         if address == self.app_address:
             return self.app_region
         sector = self.sector_size_at(address)
-        size = max(-(-length // sector) * sector, sector)
-        return TargetRegion(address, size, sector, f"range 0x{address:X}")
+        end = -(-(address + max(length, 1)) // sector) * sector
+        return TargetRegion(address, end - address, sector, f"range 0x{address:X}")
