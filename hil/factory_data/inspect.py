@@ -22,11 +22,11 @@ from hil.errors import HilError, InputError
 from hil.factory_data import codec, rules
 from hil.factory_data.generate import AES_FLAGS, parse_aes_key, read_file
 from hil.factory_data.tags import (
+    ALWAYS_WRITTEN,
     BY_TAG,
     DAC_KEY_BLOB_LENS,
     DAC_KEY_PLAIN_LEN,
     FIRMWARE_TAGS,
-    REQUIRED_TAGS,
     Kind,
     TagSpec,
 )
@@ -181,7 +181,7 @@ def inspect(
         )
         return report
 
-    for spec in REQUIRED_TAGS:
+    for spec in ALWAYS_WRITTEN:
         if parsed.first_record(spec.tag) is None:
             report.problems.append(
                 codec.Problem(
@@ -202,11 +202,12 @@ def inspect(
         report.problems.append(codec.Problem(v.check, v.message))
 
     creds = _guarded_credentials(fd, report)
-    report.certificates = {
-        name: _cert_summary(cert)
-        for name, cert in (("dac", creds.dac), ("pai", creds.pai), ("paa", paa))
-        if cert is not None
-    }
+    with rules.quiet_crypto():
+        report.certificates = {
+            name: _cert_summary(cert)
+            for name, cert in (("dac", creds.dac), ("pai", creds.pai), ("paa", paa))
+            if cert is not None
+        }
     report.cd = _cd_summary(fd.cert_declaration, creds.cd)
     try:
         cross = rules.credential_violations(

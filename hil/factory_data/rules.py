@@ -11,16 +11,19 @@ consistency across DAC, PAI and CD; SPAKE2+ ranges).
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Collection
+import warnings
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import date as _date
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.utils import CryptographyDeprecationWarning
 
-from hil.errors import AttestationError, HilError
+from hil.errors import AttestationError, HilError, InputError
 from hil.factory_data.tags import (
     BY_NAME,
     DAC_KEY_BLOB_LENS,
@@ -205,27 +208,73 @@ class Credentials:
 
 
 def parse_credentials(fd: FactoryData) -> Credentials:
-    """Parse DAC, PAI (DER) and CD (CMS); a field that fails to parse gets its reason in `errors`."""
+    """Parse DAC, PAI (DER) and CD (CMS); a field that fails to parse gets its reason in `errors`.
+
+    The bytes may come from an arbitrary binary (the inspector), so a certificate is only accepted once
+    every part the checks read (names, key, extensions, validity) has parsed: cryptography parses lazily
+    and raises ValueError, KeyError, InvalidVersion or UnsupportedAlgorithm on first access otherwise.
+    """
     creds = Credentials()
-    for name, what in (("dac_cert", "DAC certificate"), ("pai_cert", "PAI certificate")):
-        der = getattr(fd, name)
-        if der is None:
-            continue
-        try:
-            cert = certs.load_certificate(der, what=f"{BY_NAME[name].flag} ({what})")
-        except HilError as exc:
-            creds.errors[name] = str(exc)
-        else:
+    with quiet_crypto():
+        for name, what in (("dac_cert", "DAC certificate"), ("pai_cert", "PAI certificate")):
+            der = getattr(fd, name)
+            if der is None:
+                continue
+            label = f"{BY_NAME[name].flag} ({what})"
+            try:
+                cert = load_untrusted_certificate(der, label)
+            except HilError as exc:
+                creds.errors[name] = str(exc)
+                continue
             if name == "dac_cert":
                 creds.dac = cert
             else:
                 creds.pai = cert
-    if fd.cert_declaration is not None:
-        try:
-            creds.cd = cdmod.decode(fd.cert_declaration)
-        except HilError as exc:
-            creds.errors["cert_declaration"] = f"--cert_declaration: {exc}"
+        if fd.cert_declaration is not None:
+            try:
+                creds.cd = cdmod.decode(fd.cert_declaration)
+            except HilError as exc:
+                creds.errors["cert_declaration"] = f"--cert_declaration: {exc}"
+            except Exception as exc:  # hand-written DER/TLV parser fed arbitrary bytes: never a traceback
+                creds.errors["cert_declaration"] = (
+                    f"--cert_declaration: not a decodable CD ({type(exc).__name__})"
+                )
     return creds
+
+
+def load_untrusted_certificate(der: bytes, label: str) -> x509.Certificate:
+    """A certificate whose every field the checks use has parsed; InputError (with the reason) otherwise."""
+    cert = certs.load_certificate(der, what=label) if b"-----BEGIN" in der else None
+    try:
+        cert = cert or x509.load_der_x509_certificate(der)
+        _ = (
+            cert.subject,
+            cert.issuer,
+            cert.serial_number,
+            cert.not_valid_before_utc,
+            cert.not_valid_after_utc,
+        )
+        cert.public_key()
+        list(cert.extensions)
+    except Exception as exc:  # see parse_credentials: cryptography's errors on malformed DER are varied
+        raise InputError(f"{label}: not a valid DER X.509 certificate ({_reason(exc)})") from None
+    return cert
+
+
+def _reason(exc: Exception) -> str:
+    """A short why: cryptography's ValueError text is a Rust parser dump, the other types say something."""
+    if type(exc) is ValueError:
+        return "malformed DER"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:120] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def quiet_crypto() -> Iterator[None]:
+    """Silence cryptography's deprecation warnings (e.g. non-positive serials): the checks report them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        yield
 
 
 def credential_violations(
@@ -246,6 +295,26 @@ def credential_violations(
     board accepts every known platform's size). Unparsable certificates are not reported here
     (see `parse_credentials`); the checks that need them are skipped.
     """
+    with quiet_crypto():
+        return _credential_violations(
+            fd,
+            dac_key_is_blob=dac_key_is_blob,
+            paa=paa,
+            cd_signer=cd_signer,
+            creds=creds,
+            blob_sizes=blob_sizes,
+        )
+
+
+def _credential_violations(
+    fd: FactoryData,
+    *,
+    dac_key_is_blob: bool | None,
+    paa: x509.Certificate | None,
+    cd_signer: x509.Certificate | None,
+    creds: Credentials | None,
+    blob_sizes: Collection[int],
+) -> list[Violation]:
     creds = creds or parse_credentials(fd)
     dac, pai, cd = creds.dac, creds.pai, creds.cd
     out: list[Violation] = []

@@ -336,6 +336,8 @@ TAGS: tuple[TagSpec, ...] = tuple(
 BY_TAG: dict[int, TagSpec] = {spec.tag: spec for spec in TAGS}
 BY_NAME: dict[str, TagSpec] = {spec.name: spec for spec in TAGS}
 REQUIRED_TAGS: tuple[TagSpec, ...] = tuple(spec for spec in TAGS if spec.required)
+#: What generate.py always writes: its required flags plus the verifier (spake2p computes it when not given).
+ALWAYS_WRITTEN: tuple[TagSpec, ...] = tuple(spec for spec in TAGS if spec.required or spec.tag == 1)
 
 #: Records the firmware itself writes (never the generator); the inspector names them instead of
 #: calling them unknown. 0xFE: the RW61x EncImpl's ELS-wrapped AES key, at the end of the region (§1.3).

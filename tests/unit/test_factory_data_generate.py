@@ -308,7 +308,11 @@ def _refusals(c: Creds) -> list[tuple[str, list[str], str]]:
             "--product_finish: 'Shiny' is not allowed; allowed: Other, Matte",
         ),
         ("", guide_args(c, dac_key="/nonexistent/key.der"), "--dac_key: cannot read '/nonexistent/key.der'"),
-        ("", guide_args(c, dac_cert=str(c.blob56)), "not a PEM or DER X.509 certificate"),
+        (
+            "",
+            guide_args(c, dac_cert=str(c.blob56)),
+            "--dac_cert (DAC certificate): not a valid DER X.509 certificate (malformed DER)",
+        ),
         ("", guide_args(c, cert_declaration=str(c.blob56)), "--cert_declaration:"),
         (
             "",
