@@ -14,10 +14,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from hil.boards import load_inventory
 from hil.bulk import generate_batch
 from hil.bulk.device import BatchSpec
 from hil.bulk.plan import MAX_DEVICES
 from hil.commands._args import add_group, int_auto
+from hil.commands.boards import add_boards_option
 from hil.errors import InputError
 from hil.factory_data import generate as gen
 from hil.factory_data.tags import TAGS, Kind
@@ -96,10 +98,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ours = p.add_argument_group("batch options (not in generate.py)")
     ours.add_argument(
-        "--address", type=int_auto, metavar="ADDR", help="flash address for the Intel HEX (none: no HEX)"
+        "--board",
+        metavar="NAME",
+        help="target board (see `hil boards list`): HEX address, region size and AES key come from it",
+    )
+    add_boards_option(ours)
+    ours.add_argument(
+        "--address",
+        type=int_auto,
+        metavar="ADDR",
+        help="flash address of the Intel HEX (default: the board's factory-data address; neither: no HEX)",
     )
     ours.add_argument(
-        "--max-size", type=int_auto, metavar="BYTES", help="refuse factory data larger than the region"
+        "--max-size",
+        type=int_auto,
+        metavar="BYTES",
+        help="refuse factory data larger than BYTES (default: the board's factory-data region size)",
     )
     ours.add_argument(
         "--valid_from",
@@ -146,10 +160,46 @@ def _metavar(spec: object) -> str:
     return "NAME" if choices else {Kind.STR: "TEXT", Kind.BYTES: "PATH"}.get(kind, "INT")  # type: ignore[arg-type]
 
 
+def _board_target(
+    args: argparse.Namespace, aes_key: bytes | None
+) -> tuple[int | None, int | None, str, bytes | None]:
+    """(HEX address, region size, region name, AES key): explicit flags win over the board's profile.
+
+    The key must be one the board's firmware can use: the board's own key when it has one, none for a
+    family whose firmware reads plain factory data, and one for a family that always decrypts.
+    """
+    if not args.board:
+        return args.address, args.max_size, f"--max-size {args.max_size}", aes_key
+    board = load_inventory(args.boards).get(args.board)
+    family = board.spec
+    board_key = board.aes_key_bytes
+    if aes_key is None:
+        aes_key = board_key
+    elif board_key is not None and aes_key != board_key:
+        raise InputError(
+            f"--aes128_key/--aes256_key: differs from the key board {board.name!r} decrypts with"
+        )
+    if aes_key is not None and family.encryption == "none":
+        raise InputError(
+            f"--aes128_key/--aes256_key: board {board.name!r} ({family.name}) reads plain factory data; "
+            "drop the key"
+        )
+    if aes_key is None and family.encryption not in ("none", "optional"):
+        raise InputError(
+            f"--aes128_key: board {board.name!r} ({family.name}) decrypts factory data "
+            f"({family.encryption}); give its key or set aes_key in boards.toml"
+        )
+    address = args.address if args.address is not None else board.factory_data_address
+    size = args.max_size if args.max_size is not None else board.factory_data_size
+    where = f"board {board.name!r}'s factory-data region at 0x{board.factory_data_address:X}"
+    return address, size, where if args.max_size is None else f"--max-size {size}", aes_key
+
+
 def spec_from_args(args: argparse.Namespace) -> BatchSpec:
     """The shared inputs, parsed and read exactly as `hil factory-data generate` does."""
     request = gen.request_from_args(vars(args))
     data = request.data
+    address, region_size, region_name, aes_key = _board_target(args, request.aes_key)
     pai_key = certs.load_private_key(gen.read_file("--pai_key", args.pai_key), what="--pai_key")
     valid_from = certs.parse_valid_from(args.valid_from) if args.valid_from else None
     extra = {
@@ -177,11 +227,11 @@ def spec_from_args(args: argparse.Namespace) -> BatchSpec:
         valid_from=valid_from,
         lifetime_days=args.lifetime,
         extra=extra,
-        aes_key=request.aes_key,
+        aes_key=aes_key,
         hw_params=request.hw_params,
-        address=args.address,
-        region_size=args.max_size,
-        region_name=f"--max-size {args.max_size}",
+        address=address,
+        region_size=region_size,
+        region_name=region_name,
         rendezvous=args.rendezvous,
     )
 

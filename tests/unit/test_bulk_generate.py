@@ -270,3 +270,41 @@ def test_resume_with_other_arguments_is_refused_and_keeps_the_batch(
     assert sorted(p.read_bytes() for p in out.rglob("*.bin")) == before
     assert main(bulk_args(pki, out, 4)) == 0  # same arguments (seed remembered): extends the batch
     check_batch_is_good(pki, out, 4)
+
+
+def test_board_gives_hex_address_region_and_aes_key(pki: Pki, tmp_path: Path) -> None:
+    # rt1060-emu (boards.toml): factory data at 0x607DF000, 4 KiB, firmware decrypts with NXP's example key.
+    from hil.boards import get_board
+
+    board = get_board("rt1060-emu")
+    assert board.aes_key_bytes is not None
+    out = tmp_path / "batch"
+    args = [a for a in bulk_args(pki, out, 2) if a not in ("--address", hex(ADDRESS))]
+    assert main([*args, "--board", "rt1060-emu"]) == 0
+    for d in sorted((out / "devices").iterdir()):
+        image = (d / "factory_data.bin").read_bytes()
+        report = fd_inspect.inspect(image, aes_key=board.aes_key_bytes, paa=pki.paa.cert)
+        assert report.valid and all(c.status != "fail" for c in report.checks)
+        hexfile = bincopy.BinFile()
+        hexfile.add_ihex((d / "factory_data.hex").read_text())
+        assert (hexfile.minimum_address, hexfile.as_binary()) == (board.factory_data_address, image)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--board", "no-such-board"], "board"),
+        (["--board", "k32w0x1-emu", "--aes128_key", AES128], "reads plain factory data"),
+        (["--board", "rt1060-emu", "--aes128_key", "00" * 16], "differs from the key"),
+        (["--board", "k32w0x1-emu", "--max-size", "0x100"], "does not fit"),
+    ],
+    ids=["unknown-board", "key-for-plain-board", "wrong-board-key", "region-too-small"],
+)
+def test_board_mismatches_fail_before_any_device(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    out = tmp_path / "batch"
+    assert main([*bulk_args(pki, out, 2), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out.exists()
