@@ -11,6 +11,7 @@ import json
 import sys
 
 from hil.commands._args import add_group, int_auto
+from hil.commands.boards import add_boards_option
 from hil.factory_data import generate as gen
 from hil.factory_data import inspect as insp
 from hil.factory_data.rules import CHECKS
@@ -86,6 +87,13 @@ def _register_generate(group: argparse._SubParsersAction) -> None:
         metavar="BYTES",
         help="refuse an image larger than BYTES (the board's factory-data region, e.g. 0x800)",
     )
+    ours.add_argument(
+        "--board",
+        metavar="NAME",
+        help="aim at this board (see `hil boards list`): its region bounds the size (unless --max-size) and "
+        "its firmware decides the AES key (the board's key is used when none is given)",
+    )
+    add_boards_option(ours)
     ours.add_argument("--paa_cert", metavar="PATH", help="[path] PAA certificate: check the whole DAC chain")
     ours.add_argument(
         "--cd_cert", metavar="PATH", help="[path] CD signing certificate: check the CD signature"

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +36,9 @@ from hil.errors import InputError
 from hil.factory_data import codec, rules
 from hil.factory_data.tags import TAGS, FactoryData, Kind, TagSpec
 from hil.matter import certs, spake2p
+
+if TYPE_CHECKING:
+    from hil.boards import BoardProfile
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +273,7 @@ def request_from_args(args: Mapping[str, Any]) -> GenerateRequest:
     max_size = args.get("max_size")
     if max_size is not None and max_size <= 0:
         raise InputError.field("--max-size", max_size, "expected a positive number of bytes")
-    return GenerateRequest(
+    req = GenerateRequest(
         data=FactoryData(**values),
         aes_key=aes_key,
         hw_params=bool(args.get("hw_params")),
@@ -281,6 +284,40 @@ def request_from_args(args: Mapping[str, Any]) -> GenerateRequest:
         paa=paa,
         cd_signer=cd_signer,
     )
+    if args.get("board"):
+        from hil.boards import load_inventory  # only when asked: the inventory pulls in the programmers
+
+        req = for_board(req, load_inventory(args.get("boards")).get(args["board"]))
+    return req
+
+
+def for_board(req: GenerateRequest, board: BoardProfile) -> GenerateRequest:
+    """`req` aimed at `board`: its region bounds the size (unless --max-size was given) and its firmware's
+    decryption decides the AES key: the board's key when none was given; a different key, a key for a
+    plain-only family, or no key for a family that always decrypts fail check 'board-encryption'.
+    """
+    key, board_key, family = req.aes_key, board.aes_key_bytes, board.spec
+    violations = []
+    if key is None:
+        key = board_key
+    elif board_key is not None and key != board_key:
+        violations.append(
+            f"--aes128_key/--aes256_key: differs from the key board {board.name!r} decrypts with"
+        )
+    if key is not None and family.encryption == "none":
+        violations.append(
+            f"--aes128_key/--aes256_key: board {board.name!r} ({family.name}) reads plain factory data"
+        )
+    if key is None and family.encryption not in ("none", "optional"):
+        violations.append(
+            f"--aes128_key: board {board.name!r} ({family.name}) decrypts factory data "
+            f"({family.encryption}); give its key or set aes_key in boards.toml"
+        )
+    _enforce([rules.Violation("board-encryption", v) for v in violations], req.allow)
+    if req.max_size is not None:
+        return dataclasses.replace(req, aes_key=key)
+    region = f"board {board.name!r}'s factory-data region at 0x{board.factory_data_address:X}"
+    return dataclasses.replace(req, aes_key=key, max_size=board.factory_data_size, region=region)
 
 
 def describe(blob: bytes, req: GenerateRequest) -> str:

@@ -56,6 +56,7 @@ CHECKS: dict[str, str] = {
     "cd-vid-pid": "--vid equals the CD's vendor_id and --pid is in its product_id_array",
     "cd-signature": "the CD verifies with the given CD signing certificate",
     "region-size": "the image fits the board's factory-data region",
+    "board-encryption": "with --board: encrypted exactly as the board's firmware decrypts (boards.toml key)",
     "hw-params-plain": "--hw_params is not combined with an AES key (the wrapper is plain-only)",
 }
 

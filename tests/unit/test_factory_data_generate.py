@@ -423,7 +423,7 @@ def test_help_lists_every_generate_py_flag(capsys):
         --cert_declaration --dac_cert --dac_key --pai_cert --out --spake2p_path --spake2p_verifier
         --dac_key_password --dac_key_use_sss_blob --aes128_key --date --part_number --product_url
         --product_label --serial_num --unique_id --aes256_key --product_finish --product_primary_color
-        --hw_params --max-size --allow-mismatch --paa_cert --cd_cert"""
+        --hw_params --max-size --allow-mismatch --paa_cert --cd_cert --board --boards"""
     for flag in flags.split():
         assert f" {flag}" in text, flag
     compact = "".join(text.split())  # argparse wraps long help at hyphens
@@ -474,3 +474,76 @@ def test_library_generate_fills_in_the_verifier(creds):
 def test_library_generate_requires_the_generate_py_fields():
     with pytest.raises(Exception, match="required"):
         generate(GenerateRequest(FactoryData(vid=1)))
+
+
+# ------------------------------------------------------------------------------------ --board
+
+BOARDS_TOML = f"""
+[board.plain-k32w0]
+family = "k32w0x1"
+emulated = true
+
+[board.rt-encrypted]
+family = "rt1060"
+emulated = true
+aes_key = "{AES128}"
+
+[board.tiny]
+family = "k32w0x1"
+emulated = true
+factory_data_size = 0x400
+"""
+
+
+@pytest.fixture
+def boards(tmp_path) -> str:
+    path = tmp_path / "boards.toml"
+    path.write_text(BOARDS_TOML)
+    return str(path)
+
+
+def test_board_plain_region_accepts(creds, tmp_path, capsys, boards):
+    out = tmp_path / "f.bin"
+    assert (
+        run_generate([*guide_args(creds), "--board", "plain-k32w0", "--boards", boards], out, capsys)[0] == 0
+    )
+    assert out.read_bytes() == spec_image(_expected_records(creds))
+
+
+def test_board_key_is_used_when_none_is_given(creds, tmp_path, capsys, boards):
+    by_board, explicit = tmp_path / "a.bin", tmp_path / "b.bin"
+    assert (
+        run_generate([*guide_args(creds), "--board", "rt-encrypted", "--boards", boards], by_board, capsys)[0]
+        == 0
+    )
+    assert run_generate([*guide_args(creds), "--aes128_key", AES128], explicit, capsys)[0] == 0
+    assert by_board.read_bytes() == explicit.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("board", "extra", "fragment"),
+    [
+        ("plain-k32w0", ["--aes128_key", AES128], "board 'plain-k32w0' (k32w0x1) reads plain factory data"),
+        (
+            "rt-encrypted",
+            ["--aes128_key", "00" * 16],
+            "differs from the key board 'rt-encrypted' decrypts with",
+        ),
+        ("tiny", [], "does not fit board 'tiny''s factory-data region at 0x9D600 (1024 bytes"),
+    ],
+)
+def test_board_refusals(creds, tmp_path, capsys, boards, board, extra, fragment):
+    out = tmp_path / "f.bin"
+    code, _, err = run_generate(
+        [*guide_args(creds), "--board", board, "--boards", boards, *extra], out, capsys
+    )
+    assert code == 2 and fragment in err, err
+    assert "[check '" in err
+    assert not out.exists()
+
+
+def test_unknown_board(creds, tmp_path, capsys, boards):
+    code, _, err = run_generate(
+        [*guide_args(creds), "--board", "nope", "--boards", boards], tmp_path / "f", capsys
+    )
+    assert code == 2 and "nope" in err
