@@ -56,6 +56,7 @@ _INT_KEYS = ("factory_data_address", "factory_data_size", "sector_size", "app_ad
 _STR_KEYS = ("family", "programmer", "factory_data_symbol", "map_file", "elf", "aes_key", "aes_key_file")
 _TABLE_KEYS = ("connection", "options", "emulator")
 _BOARD_KEYS = frozenset({"emulated", *_INT_KEYS, *_STR_KEYS, *_TABLE_KEYS})
+_TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 _CONNECTION_KEYS = {"port": str, "baudrate": int, "timeout_ms": int, "jlink_serial": int, "jlink_ip": str}
 
 
@@ -154,7 +155,7 @@ class _ProfileBuilder:
         if typ is int and value < 0:
             raise self.error(key, f"{value} is negative")
         if typ is not int and not isinstance(value, typ):
-            raise self.error(key, f"{value!r} is not a {typ.__name__}")
+            raise self.error(key, f"{value!r} is not {_TYPE_NAMES[typ]}")
         return value
 
     def build(self) -> BoardProfile:
@@ -252,7 +253,7 @@ class _ProfileBuilder:
             if typ is None:
                 raise self.error(f"connection.{key}", f"unknown key; allowed: {', '.join(_CONNECTION_KEYS)}")
             if not isinstance(value, typ) or isinstance(value, bool):
-                raise self.error(f"connection.{key}", f"{value!r} is not a {typ.__name__}")
+                raise self.error(f"connection.{key}", f"{value!r} is not {_TYPE_NAMES[typ]}")
         jlink_ip = table.get("jlink_ip")
         if jlink_ip is not None and ":" not in jlink_ip:
             jlink_ip = f"{jlink_ip}:19020"  # pylink needs host:port; 19020 is J-Link's TCP/IP port
