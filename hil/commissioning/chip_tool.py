@@ -118,7 +118,7 @@ def pairing_command(
     if storage_dir is not None:
         argv += ["--storage-directory", str(storage_dir)]
     if timeout is not None:
-        argv += ["--timeout", str(int(timeout))]
+        argv += ["--timeout", str(max(1, round(timeout)))]
     return argv
 
 
@@ -184,6 +184,7 @@ class ChipTool:
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="hil-chip-tool-"))
         # chip-tool's default storage is /tmp/chip_tool_config*.ini: shared by every run on the machine.
         self.storage_dir = Path(storage_dir) if storage_dir else self.log_dir / "storage"
+        self.kill_grace = 30.0  # chip-tool's own --timeout should end it first; then we kill it
 
     def _store(self, paa: PaaInput | Sequence[PaaInput], paa_store: str | os.PathLike[str] | None) -> Path:
         if paa_store is not None:
@@ -249,7 +250,7 @@ class ChipTool:
                 list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
             try:
-                returncode = proc.wait(timeout=timeout + 30)  # chip-tool's own --timeout fires first
+                returncode = proc.wait(timeout=timeout + self.kill_grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

@@ -242,6 +242,10 @@ class Controller:
                     if died
                     else f"no outcome within {timeout + _MARGIN:.0f} s",
                 }
+            if result.get("error_type") == "Timeout":
+                # The SDK has no way to abandon a pairing in progress (no StopPairing in the Python
+                # binding): that process now refuses new attempts, so the next one gets a fresh process.
+                self.close()
             return self._verdict(method, node_id, log, result)
 
     def _verdict(self, method: str, node_id: int, log: Path, result: dict[str, Any]) -> Verdict:
@@ -256,14 +260,19 @@ class Controller:
         if result.get("ok"):
             return Verdict(Stage.COMPLETE, details=result.get("basic_info") or {}, **common)
         stage = found.stage
+        message = f"{result.get('error_type')}: {result.get('error')}" if result.get("error") else ""
         if stage is None or stage is Stage.COMPLETE:
-            if result.get("error_type") in ("Timeout", "Died"):
+            if found.pase_started and not found.pase_succeeded:
+                stage = Stage.PASE
+                message = (
+                    "the node never answered PASE (commissioning window closed, or no node there); " + message
+                )
+            elif result.get("error_type") in ("Timeout", "Died"):
                 stage = Stage.TIMEOUT if result["error_type"] == "Timeout" else Stage.CONTROLLER
             elif method != "ip" and not found.discovered:
                 stage = Stage.DISCOVERY
             else:
                 stage = Stage.COMMISSIONING
-        message = f"{result.get('error_type')}: {result.get('error')}" if result.get("error") else ""
         if found.pase_mac_mismatch:
             message = "the node rejected the passcode (SPAKE2+ MAC mismatch: wrong passcode or verifier)"
         return Verdict(

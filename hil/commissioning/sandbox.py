@@ -158,12 +158,19 @@ def _make_data_dir() -> bool:
     return True
 
 
-def require() -> Mode:
-    """The mode to use, or SandboxUnavailable with the reason."""
+def require(mode: Mode | None = None) -> Mode:
+    """The mode to use (`mode` forces one, e.g. "userns" as root), or SandboxUnavailable with the reason."""
     avail = availability()
     if avail.mode is None:
         raise SandboxUnavailable(f"commissioning sandbox unavailable: {avail.reason}")
-    return avail.mode
+    if mode is None or mode == avail.mode:
+        return avail.mode
+    if mode not in _UNSHARE_FLAGS:
+        raise SandboxUnavailable(f"commissioning sandbox: mode {mode!r} is not allowed; 'root' or 'userns'")
+    why = _try_unshare(mode)
+    if why is not None:
+        raise SandboxUnavailable(f"commissioning sandbox unavailable in {mode} mode: {why}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,7 @@ class Sandbox:
         *,
         log_dir: str | os.PathLike[str] | None = None,
         workdir: str | os.PathLike[str] | None = None,
+        mode: Mode | None = None,
     ) -> None:
         self.tag = "hil" + secrets.token_hex(3)  # 9 chars + 1 suffix: within IFNAMSIZ (15)
         prefix = f"fd42:{secrets.randbits(16):x}:{secrets.randbits(16):x}:{secrets.randbits(16):x}"
@@ -221,6 +229,7 @@ class Sandbox:
         self.log_dir = (
             Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix=f"hil-commissioning-{self.tag}-"))
         )
+        self._mode = mode
         self._holder: subprocess.Popen[str] | None = None
         self._info: SandboxInfo | None = None
         self._port_lock = threading.Lock()
@@ -230,7 +239,7 @@ class Sandbox:
     def start(self) -> Sandbox:
         if self._holder is not None:
             return self
-        mode = require()
+        mode = require(self._mode)
         ip = _ip_binary()
         assert ip is not None  # availability() checked it
         self.workdir.mkdir(parents=True, exist_ok=True)

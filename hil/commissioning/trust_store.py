@@ -20,17 +20,21 @@ from hil.errors import InputError
 from hil.fileio import atomic_write
 from hil.matter import certs
 
-PaaInput = bytes | x509.Certificate | str | os.PathLike[str]
+PaaInput = bytes | x509.Certificate | certs.Credential | str | os.PathLike[str]
+_SINGLE = (bytes, x509.Certificate, certs.Credential, str, os.PathLike)
 
 
 def load_paas(paas: PaaInput | Sequence[PaaInput]) -> list[x509.Certificate]:
-    """PAA certificates from DER/PEM bytes, certificate objects or files; at least one; each a PAA."""
-    items: Iterable[PaaInput] = (
-        [paas] if isinstance(paas, bytes | x509.Certificate | str | os.PathLike) else list(paas)
-    )
+    """PAAs from DER/PEM bytes, certificates, Credentials or files; at least one; each must be a PAA."""
+    items: Iterable[PaaInput] = [paas] if isinstance(paas, _SINGLE) else list(paas)  # type: ignore[list-item]
     out = []
     for item in items:
-        cert = item if isinstance(item, x509.Certificate) else certs.load_certificate(item, what="PAA")
+        if isinstance(item, certs.Credential):
+            cert = item.cert
+        elif isinstance(item, x509.Certificate):
+            cert = item
+        else:
+            cert = certs.load_certificate(item, what="PAA")
         problems = certs.profile_problems(cert, "paa")
         if problems:
             raise InputError(f"PAA {certs.subject_cn(cert)!r}: not a PAA certificate: " + "; ".join(problems))

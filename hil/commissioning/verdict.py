@@ -246,6 +246,7 @@ class LogFindings:
     pase_failed: bool = False
     pase_mac_mismatch: bool = False
     pase_succeeded: bool = False
+    pase_started: bool = False  # a PBKDFParamRequest went out
     discovered: bool = False
     discovery_timed_out: bool = False
     steps_done: tuple[str, ...] = ()
@@ -269,7 +270,7 @@ class LogFindings:
 
 def parse_log(text: str) -> LogFindings:
     """Read a CHIP SDK log (Python controller or chip-tool) into LogFindings."""
-    completed = pase_failed = mac = pase_ok = discovered = discovery_timeout = False
+    completed = pase_failed = mac = pase_ok = pase_started = discovered = discovery_timeout = False
     attestation_code: int | None = None
     failed_step: str | None = None
     steps: list[str] = []
@@ -286,6 +287,8 @@ def parse_log(text: str) -> LogFindings:
             mac = mac or "Failed to verify peer's MAC" in line
         if "Remote device completed SPAKE2+ handshake" in line or "Secure Pairing Success" in line:
             pase_ok = True
+        if "Sent PBKDF param request" in line:
+            pase_started = True
         if any(rx.search(line) for rx in _COMPLETED):
             completed = True
         if _DISCOVERED.search(line):
@@ -302,6 +305,7 @@ def parse_log(text: str) -> LogFindings:
         pase_failed=pase_failed,
         pase_mac_mismatch=mac,
         pase_succeeded=pase_ok,
+        pase_started=pase_started,
         discovered=discovered,
         discovery_timed_out=discovery_timeout,
         steps_done=tuple(steps),
