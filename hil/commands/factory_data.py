@@ -15,7 +15,7 @@ from hil.commands.boards import add_boards_option
 from hil.factory_data import generate as gen
 from hil.factory_data import inspect as insp
 from hil.factory_data.rules import CHECKS
-from hil.factory_data.tags import TAGS
+from hil.factory_data.tags import TAGS, Kind, TagSpec
 from hil.fileio import atomic_write
 
 _GENERATE_HELP = """\
@@ -23,8 +23,17 @@ Write an NXP factory-data binary. Takes every flag of NXP's generate.py unchange
 bytes for the same arguments, but checks the input first: passcode/salt/iterations (SPAKE2+ rules),
 discriminator <= 0xFFF, date YYYY-MM-DD, string lengths, VID/PID against the DAC, PAI and CD, the DAC key
 against the DAC, DAC issued by the PAI, a given verifier against passcode+salt+iterations, AES key length,
-and the total size against --max-size. Nothing is written unless every check passes; an existing --out
-file is left untouched on failure. The verifier is computed natively (no spake2p binary needed)."""
+and the total size against the board's region (--board) or --max-size. Each check has a name; a failed
+check says how to opt out (--allow-mismatch NAME) for deliberately inconsistent test data. Nothing is
+written unless every check passes; an existing --out file is left untouched on failure. The verifier is
+computed natively (no spake2p binary needed).
+
+Example (the NXP guide's, with --board for the size and key checks):
+  hil factory-data generate -i 10000 -s UXKLzwHdN3DZZLBaL2iVGhQi/OoQwIwJRQV4rpEalbA= -p 14014 -d 1000 \\
+    --vid 0x1037 --pid 0xA220 --vendor_name "NXP Semiconductors" --product_name "Lighting app" \\
+    --hw_version 1 --hw_version_str 1.0 --cert_declaration Chip-Test-CD-1037-A220.der \\
+    --dac_cert Chip-DAC-NXP-1037-A220-Cert.der --dac_key Chip-DAC-NXP-1037-A220-Key.der \\
+    --pai_cert Chip-PAI-NXP-1037-A220-Cert.der --board k32w0x1-emu --out factory_data.bin"""
 
 _INSPECT_HELP = """\
 Explain an NXP factory-data binary as the firmware reads it (first match wins, tag 0 stops a scan):
@@ -110,10 +119,7 @@ def _register_generate(group: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_generate)
 
 
-def _metavar(spec: object) -> str:
-    from hil.factory_data.tags import Kind, TagSpec
-
-    assert isinstance(spec, TagSpec)
+def _metavar(spec: TagSpec) -> str:
     if spec.choices:
         return "NAME"
     return {Kind.B64: "BASE64", Kind.STR: "TEXT", Kind.BYTES: "PATH"}.get(spec.kind, "INT")

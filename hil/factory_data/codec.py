@@ -61,11 +61,11 @@ def encode_value(spec: TagSpec, value: object) -> bytes:
     try:
         kind = spec.kind
         if kind is Kind.B64:
-            raw = base64.b64encode(bytes(value))  # type: ignore[call-overload]
+            raw = base64.b64encode(_bytes(value))
         elif kind is Kind.STR:
             raw = value.encode("utf-8")  # type: ignore[attr-defined]
         elif kind is Kind.BYTES:
-            raw = bytes(value)  # type: ignore[call-overload]
+            raw = _bytes(value)
         else:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError
@@ -83,6 +83,13 @@ def encode_value(spec: TagSpec, value: object) -> bytes:
             f"{spec.cli}: {len(raw)} bytes is not allowed; a record holds at most {MAX_RECORD_LEN} bytes"
         )
     return raw
+
+
+def _bytes(value: object) -> bytes:
+    """bytes-like only: `bytes(5)` would silently store five zero bytes."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError
+    return bytes(value)
 
 
 def _python_type(spec: TagSpec) -> str:

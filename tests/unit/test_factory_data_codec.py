@@ -148,6 +148,8 @@ def test_hw_params_with_a_key_is_refused():
         (FactoryData(discriminator=-1), "--discriminator"),
         (FactoryData(passcode="1234"), "expected int"),
         (FactoryData(vendor_name=b"bytes"), "expected str"),
+        (FactoryData(dac_cert=5), "expected bytes"),  # bytes(5) would be five zero bytes
+        (FactoryData(salt="text"), "expected bytes"),
         (FactoryData(product_url="x" * 70000), "at most 65535"),
         (FactoryData(product_finish=256), "--product_finish"),
     ],
