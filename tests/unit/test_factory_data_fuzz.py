@@ -28,7 +28,12 @@ _SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[Hea
 
 
 def _images() -> dict[str, bytes]:
-    c = make_creds(Path(tempfile.mkdtemp(prefix="fd-fuzz-")))
+    with tempfile.TemporaryDirectory(prefix="fd-fuzz-") as tmp:
+        return _images_in(Path(tmp))
+
+
+def _images_in(tmp: Path) -> dict[str, bytes]:
+    c = make_creds(tmp)
     base = {
         "it": "1000", "salt": TEST_SALT, "passcode": "20202021", "spake2p_verifier": TEST_VERIFIER,
         "discriminator": "3840", "vid": hex(VID), "pid": "0xA220", "vendor_name": "V", "product_name": "P",
