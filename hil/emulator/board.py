@@ -318,7 +318,9 @@ class _ControlServer:
         self.port: int = self.server.server_address[1]
 
     def start(self) -> None:
-        threading.Thread(target=self.server.serve_forever, name="control", daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="control", daemon=True
+        ).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -434,7 +436,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # an exited process whose parent has not reaped it yet (a zombie) is not alive
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _reap(pid: int) -> None:

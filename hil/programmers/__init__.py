@@ -18,7 +18,7 @@ import importlib
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from hil.errors import ConfigError
+from hil.errors import ConfigError, ProgrammerError, TransientError
 from hil.programmers.base import (
     Connection,
     Programmer,
@@ -86,10 +86,24 @@ def resolve_connection(profile: BoardProfile) -> Connection:
     )
 
 
-def open_programmer(profile: BoardProfile, connection: Connection | None = None) -> Programmer:
-    """Open the profile's programmer (connection resolved if not given)."""
+def open_programmer(
+    profile: BoardProfile, connection: Connection | None = None, *, retries: int = 3
+) -> Programmer:
+    """Open the profile's programmer (connection resolved if not given), retrying transient faults: the
+    opening handshake (ISP unlock, ping, probe hello) meets a garbled or lost frame like any other step."""
     conn = connection if connection is not None else resolve_connection(profile)
-    return backend(profile.programmer).open(conn, profile)
+    cls = backend(profile.programmer)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return cls.open(conn, profile)
+        except TransientError as exc:
+            if attempt > retries:
+                raise ProgrammerError(
+                    f"{profile.name}: could not open the {profile.programmer} programmer after {attempt} "
+                    f"attempts. Last fault: {exc}"
+                ) from exc
 
 
 def flash(
@@ -103,7 +117,7 @@ def flash(
     """Write `image` into `region` (default: the factory-data region), verify it, then reset the board."""
     target = region or profile.factory_data_region
     check_image(target, image)  # fail before touching (or starting) the board
-    programmer = open_programmer(profile)
+    programmer = open_programmer(profile, retries=retries)
     try:
         report = write_region(programmer, target, image, retries=retries)
         if reset:
@@ -115,7 +129,7 @@ def flash(
 
 def read(profile: BoardProfile, *, region: TargetRegion | None = None, retries: int = 3) -> bytes:
     """Read a whole region (default: the factory-data region)."""
-    programmer = open_programmer(profile)
+    programmer = open_programmer(profile, retries=retries)
     try:
         return read_region(programmer, region or profile.factory_data_region, retries=retries)
     finally:
