@@ -23,7 +23,6 @@ import importlib.util
 import itertools
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -39,7 +38,7 @@ from hil.commissioning.verdict import Stage, Timings, Verdict, parse_log
 from hil.errors import CommissioningError
 
 if TYPE_CHECKING:
-    from hil.emulator.matter_device import MatterNode
+    from hil.emulator.matter_device import MatterNode, NodeConfig
 
 START_TIMEOUT = 60.0
 COMMISSION_TIMEOUT = 60.0
@@ -322,6 +321,25 @@ def start_controllers(controllers: Sequence[Controller], timeout: float = START_
         c.wait_ready(timeout)
 
 
-def remove_logs(directory: str | os.PathLike[str]) -> None:
-    """Delete a log directory made by a sandbox or controller (callers that do not keep reports)."""
-    shutil.rmtree(directory, ignore_errors=True)
+def commission_emulated(
+    config: NodeConfig,
+    paas: PaaInput | Sequence[PaaInput],
+    passcode: int,
+    *,
+    by: str = "ip",
+    log_dir: str | os.PathLike[str] | None = None,
+    timeout: float = COMMISSION_TIMEOUT,
+) -> Verdict:
+    """One-shot: a sandbox, a controller trusting `paas`, the node of `config`; the verdict (logs kept).
+
+    The building block of `hil commission` for an emulated board: its firmware's factory data becomes
+    `config`, the passcode comes from the operator (the board never has it).
+    """
+    from hil.emulator.matter_device import MatterNode
+
+    with (
+        Sandbox(log_dir=log_dir) as sandbox,
+        Controller(sandbox, paas) as ctrl,
+        MatterNode(config, sandbox) as node,
+    ):
+        return ctrl.commission_node(node, passcode, by=by, timeout=timeout)

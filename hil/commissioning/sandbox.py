@@ -224,11 +224,8 @@ class Sandbox:
         self._node_address = f"{prefix}::1"
         self._controller_address = f"{prefix}::2"
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
-        # Logs of members (controller, nodes) outlive the sandbox: verdicts and reports point at them.
-        self.log_dir = (
-            Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix=f"hil-commissioning-{self.tag}-"))
-        )
+        self._workdir = Path(workdir) if workdir else None
+        self._log_dir = Path(log_dir) if log_dir else None
         self._mode = mode
         self._holder: subprocess.Popen[str] | None = None
         self._info: SandboxInfo | None = None
@@ -242,8 +239,13 @@ class Sandbox:
         mode = require(self._mode)
         ip = _ip_binary()
         assert ip is not None  # availability() checked it
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix=f"{self.tag}-"))
+        # Logs of members (controller, nodes) outlive the sandbox: verdicts and reports point at them.
+        if self._log_dir is None:
+            self._log_dir = Path(tempfile.mkdtemp(prefix=f"hil-commissioning-{self.tag}-"))
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        self._log_dir.mkdir(parents=True, exist_ok=True)
         env = dict(
             os.environ,
             HIL_IP=ip,
@@ -253,7 +255,7 @@ class Sandbox:
             HIL_CTRL_ADDR=self._controller_address,
             HIL_DATA_DIR=DATA_DIR,
             HIL_KVS_FILE=KVS_FILE,
-            HIL_PRIVATE_KVS=str(self.workdir / "chip_kvs"),
+            HIL_PRIVATE_KVS=str(self._workdir / "chip_kvs"),
         )
         holder = subprocess.Popen(
             ["unshare", *_UNSHARE_FLAGS[mode], "sh", "-c", _HOLDER_SCRIPT],
@@ -296,8 +298,8 @@ class Sandbox:
             for stream in (holder.stdout, holder.stderr):
                 with contextlib.suppress(OSError):
                     stream.close()  # type: ignore[union-attr]
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._own_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -311,6 +313,20 @@ class Sandbox:
         if self._info is None:
             raise CommissioningError("commissioning sandbox: not started (use `with Sandbox() as sb:`)")
         return self._info
+
+    @property
+    def workdir(self) -> Path:
+        """Private files of this sandbox's members (removed on close unless given)."""
+        if self._workdir is None:
+            raise CommissioningError("commissioning sandbox: not started (use `with Sandbox() as sb:`)")
+        return self._workdir
+
+    @property
+    def log_dir(self) -> Path:
+        """Where members write their logs by default (kept after close, for reports)."""
+        if self._log_dir is None:
+            raise CommissioningError("commissioning sandbox: not started (use `with Sandbox() as sb:`)")
+        return self._log_dir
 
     @property
     def node_address(self) -> str:

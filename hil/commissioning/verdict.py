@@ -109,9 +109,14 @@ class AttestationResult(enum.IntEnum):
     NoMemory = 700, "Failed to allocate memory to process attestation verification"
     InvalidArgument = (
         800,
-        "Some unexpected invalid argument was provided internally to the device attestation procedure",
+        "Some unexpected invalid argument was provided internally to the device attestation procedure "
+        "(likely malformed input data from candidate device)",
     )
-    InternalError = 900, "An internal error arose in the device attestation procedure"
+    InternalError = (
+        900,
+        "An internal error arose in the device attestation procedure (likely malformed input data from "
+        "candidate device)",
+    )
     NotImplemented = 0xFFFF, "Reached a critical-but-unimplemented part of the device attestation procedure!"
 
     @classmethod

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hil.commissioning import controller as controller_mod
-from hil.commissioning.controller import Controller, start_controllers
+from hil.commissioning.controller import Controller, commission_emulated, start_controllers
 from hil.commissioning.sandbox import Sandbox
 from hil.commissioning.verdict import AttestationResult, Stage
 from hil.emulator.matter_device import MatterNode, NodeConfig
@@ -205,6 +205,39 @@ def test_dac_not_chaining_to_the_pai_fails_with_301(sandbox, controllers, creds)
         verdict = ours.commission_ip(node.address, node.port, PASSCODE)
     assert verdict.stage is Stage.ATTESTATION
     assert verdict.attestation is AttestationResult.DacSignatureInvalid
+
+
+def test_signing_with_a_key_that_is_not_the_dacs_fails_with_500(sandbox, controllers, creds):
+    """E.g. a secure-subsystem blob converted from the wrong key: the attestation signature is refused."""
+    ours, _ = controllers
+    wrong = ec.generate_private_key(ec.SECP256R1())
+    cfg = creds.node_config(signer=lambda m: wrong.sign(m, ec.ECDSA(hashes.SHA256())))
+    with MatterNode(cfg, sandbox) as node:
+        verdict = ours.commission_ip(node.address, node.port, PASSCODE)
+    assert verdict.stage is Stage.ATTESTATION
+    assert verdict.attestation is AttestationResult.AttestationSignatureInvalid
+
+
+def test_a_signer_that_refuses_fails_the_attestation_request(sandbox, controllers, creds):
+    ours, _ = controllers
+
+    def broken(message: bytes) -> bytes:
+        raise RuntimeError("secure subsystem: no key blob")
+
+    with MatterNode(creds.node_config(signer=broken), sandbox) as node:
+        verdict = ours.commission_ip(node.address, node.port, PASSCODE)
+        log = node.log_path.read_text()
+    assert verdict.stage is Stage.ATTESTATION and verdict.step == "SendAttestationRequest", verdict.summary()
+    assert "no key blob" in log
+
+
+def test_one_shot_commissioning_of_an_emulated_board(creds, tmp_path):
+    """The building block of `hil commission`: its own sandbox and controller, logs kept in log_dir."""
+    cfg = creds.node_config()
+    verdict = commission_emulated(cfg, creds.paa, PASSCODE, by="discriminator", log_dir=tmp_path)
+    assert verdict.ok, verdict.summary()
+    assert verdict.log_path.parent == tmp_path and verdict.log_path.exists()
+    assert any(p.name.startswith("node-") for p in tmp_path.iterdir())
 
 
 def test_the_sandbox_keeps_the_host_clean(sandbox, controllers):
