@@ -2,17 +2,21 @@
 
 Byte-compatible with the SDK's `Spake2pVerifier::Generate/Serialize` and `scripts/tools/spake2p/spake2p.py`
 (specs/matter-credentials.md §3). Bulk generators call `compute_verifier` once per device, so it uses
-OpenSSL for both halves: `hashlib.pbkdf2_hmac` (the dominant cost, ≈97%) and `cryptography`'s scalar
-multiplication for L = w1·G (≈25 µs, an order of magnitude faster than pure-Python EC).
+OpenSSL for both halves: `cryptography`'s PBKDF2HMAC (the dominant cost, ≈97%) and its scalar
+multiplication for L = w1·G (≈25 µs, an order of magnitude faster than pure-Python EC). PBKDF2 comes from
+`cryptography`, not `hashlib`, because its bundled OpenSSL (4.0 with cryptography 49) runs PBKDF2-SHA256
+1.6-1.9x faster than the OpenSSL 3.0 CPython links here (measured: 3.2 vs 5.4 ms at 10,000 iterations);
+the bytes are identical. Unlike hashlib it holds the GIL, so parallel callers should use processes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random as _random
 import secrets
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hil.errors import InputError
@@ -83,7 +87,7 @@ def validate(passcode: int, salt: bytes, iterations: int) -> None:
 
 def w0_w1(passcode: int, salt: bytes, iterations: int) -> tuple[int, int]:
     """The two SPAKE2+ scalars from PBKDF2 (no validation; see `compute_verifier`)."""
-    ws = hashlib.pbkdf2_hmac("sha256", passcode.to_bytes(4, "little"), salt, iterations, 2 * _WS_LEN)
+    ws = PBKDF2HMAC(hashes.SHA256(), 2 * _WS_LEN, salt, iterations).derive(passcode.to_bytes(4, "little"))
     return int.from_bytes(ws[:_WS_LEN], "big") % _P256_N, int.from_bytes(ws[_WS_LEN:], "big") % _P256_N
 
 
