@@ -139,7 +139,7 @@ class DeviceFactory:
         ]
         if s.address is not None:
             files.append(OutFile(FACTORY_DATA_HEX, to_ihex(image, s.address).encode(), secret=True))
-        files.append(OutFile(DEVICE_RECORD, json.dumps(record, indent=1).encode()))
+        files.append(OutFile(DEVICE_RECORD, json.dumps(record).encode() + b"\n"))  # C encoder: no indent
         return Device(files, record, fd, dac)
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import multiprocessing
 import os
+import resource
 import secrets
 import signal
 import sys
@@ -53,12 +54,18 @@ class BatchResult:
     removed_partial: int
     seconds: float
     jobs: int
+    cpu_seconds: float  # user + system time of this process and its workers while generating
     manifest_csv: Path
     manifest_jsonl: Path
 
     @property
     def rate(self) -> float:
+        """Devices generated per second by this run (after the input check, before the manifest)."""
         return self.generated / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in out.items()} | {"rate": self.rate}
 
 
 def default_jobs() -> int:
@@ -234,7 +241,7 @@ def generate_batch(
         _check_same_batch(out, stored, record)
     check_batch(spec, planner.device(0))  # every input rule, in memory: nothing is written on failure
 
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _cpu_seconds()
     with batch.lock():
         current = batch.read_batch()
         if current is None:
@@ -253,9 +260,15 @@ def generate_batch(
             _execute(spec, key, serial_prefix, batch, todo, todo_n, jobs, executor, bar)
         if bar:
             bar.close()
-        seconds = time.monotonic() - t0
+        seconds, cpu = time.monotonic() - t0, _cpu_seconds() - cpu0
         csv_path, jsonl_path = batch.rebuild_manifest(count)
-    return BatchResult(out, count, todo_n, len(done), removed, seconds, jobs, csv_path, jsonl_path)
+    return BatchResult(out, count, todo_n, len(done), removed, seconds, jobs, cpu, csv_path, jsonl_path)
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and its reaped children (pool workers, once joined)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _execute(

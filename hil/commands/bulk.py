@@ -9,6 +9,7 @@ are generated and therefore not flags.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -151,6 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="derive passcodes, salts, discriminators and serials from TEXT (reproducible tests only; "
         "DAC keys stay random)",
     )
+    ours.add_argument("--json", action="store_true", help="print the run's summary as one JSON object")
     p.set_defaults(func=run_generate)
 
 
@@ -248,6 +250,9 @@ def run_generate(args: argparse.Namespace) -> int:
         executor=args.executor,
         progress=sys.stderr.isatty(),
     )
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return 0
     resumed = f", {result.present} already present" if result.present else ""
     print(
         f"{result.count} devices in {result.out} ({result.generated} generated{resumed}) in "
