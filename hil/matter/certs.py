@@ -318,10 +318,15 @@ def load_certificate(
     data = _read(data_or_path, what)
     try:
         if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError:
+            cert = x509.load_pem_x509_certificate(data)
+        else:
+            cert = x509.load_der_x509_certificate(data)
+        # cryptography parses lazily: touch what every caller reads, so a malformed certificate fails here
+        # with one message instead of as a KeyError or UnsupportedAlgorithm deep in a later check.
+        _ = (cert.subject, cert.issuer, cert.extensions, cert.public_key(), cert.serial_number)
+    except (ValueError, KeyError, x509.InvalidVersion, UnsupportedAlgorithm):
         raise InputError(f"{_label(data_or_path, what)}: not a PEM or DER X.509 certificate") from None
+    return cert
 
 
 def load_private_key(
