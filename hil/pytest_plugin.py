@@ -439,9 +439,27 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             report.user_properties.append((RETRY_PROPERTY, first))
             report.sections.append(("hil infrastructure retry", note))
     for report in reports:
-        ihook.pytest_runtest_logreport(report=report)
+        ihook.pytest_runtest_logreport(report=_redacted(item.config, report))
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+def _redacted(config: pytest.Config, report: pytest.TestReport) -> pytest.TestReport:
+    """The report with secrets removed from tracebacks, messages and captured output, before anyone sees it.
+
+    Done here, in the process that ran the test and registered its secrets, so the terminal, JUnit XML and
+    the xdist controller only ever get the redacted report. Goes through pytest's own report serialisation
+    (the form xdist ships between processes), so every field is covered without knowing its structure.
+    """
+    data = config.hook.pytest_report_to_serializable(config=config, report=report)
+    if data is None:
+        return report
+    keywords = data.pop("keywords", None)  # test names such as test_secret_fields are not secrets
+    clean = redact(data)
+    if clean == data:
+        return report
+    clean["keywords"] = keywords
+    return config.hook.pytest_report_from_serializable(config=config, data=clean) or report
 
 
 # --- end of session: allure environment + categories, qualification summary --------------------------------

@@ -177,8 +177,8 @@ class RedactingFileLogger:
 
     @allure_commons.hookimpl
     def report_attached_data(self, body: str | bytes, file_name: str) -> None:
-        data = body.encode() if isinstance(body, str) else bytes(body)
-        self._write(file_name, redact(data))
+        data = redact(body).encode() if isinstance(body, str) else redact(bytes(body))
+        self._write(file_name, data)
 
     @allure_commons.hookimpl
     def report_attached_file(self, source: str | os.PathLike[str], file_name: str) -> None:

@@ -9,8 +9,9 @@ Three rules, applied to text, bytes and (recursively) JSON-like data:
    command-line `--name value` text.
 3. Secrets registered during the run (`register_secret`: AES keys, private scalars) are removed wherever
    they appear: raw bytes, hex in either case with or without `:`/space/`0x`/comma separators (the shapes
-   openssl, C arrays and our inspector print), and base64 / base64url at any byte alignment, so a key
-   inside a larger base64 blob is caught too.
+   openssl, C arrays and our inspector print), base64 / base64url at any byte alignment (so a key inside
+   a larger base64 blob is caught too), and the escaped form of a Python bytes repr (a traceback showing
+   a fixture value).
 
 Why a process-wide registry: the fixtures that generate keys and the code that attaches artefacts are far
 apart; registering at generation time is the one place that knows what is secret. xdist workers are separate
@@ -60,12 +61,25 @@ def _b64_cores(secret: bytes) -> set[str]:
     return cores
 
 
+def _bytes_literal(secret: bytes, quote: str) -> str:
+    """The body of Python's `repr(bytes)` for `secret` inside a literal delimited by `quote` (tracebacks)."""
+    special = {
+        ord("\\"): "\\\\",
+        ord("\t"): "\\t",
+        ord("\n"): "\\n",
+        ord("\r"): "\\r",
+        ord(quote): "\\" + quote,
+    }
+    return "".join(special.get(b) or (chr(b) if 32 <= b < 127 else f"\\x{b:02x}") for b in secret)
+
+
 def _patterns(secret: bytes) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
     hex_form = r"(?:[\s:,]*(?:0x)?)".join(f"{b:02x}" for b in secret)
-    alternatives = [hex_form, *(re.escape(c) for c in sorted(_b64_cores(secret), key=len, reverse=True))]
+    literal = {_bytes_literal(secret, q) for q in "'\""}
+    cores = sorted(_b64_cores(secret) | literal, key=len, reverse=True)
+    alternatives = [hex_form, *(re.escape(c) for c in cores)]
     text = re.compile("(?i:" + hex_form + ")|" + "|".join(alternatives[1:]))
-    raw = re.compile(re.escape(secret) + b"|" + text.pattern.encode())
-    return text, raw
+    return text, re.compile(text.pattern.encode())
 
 
 def register_secret(value: bytes | str) -> None:
@@ -111,9 +125,12 @@ def _mask_field(match: re.Match[str]) -> str:
 
 def _redact_bytes(data: bytes) -> bytes:
     data = _PEM_BYTES.sub(REDACTED_KEY.encode(), data)
-    for _, pattern in _secrets.values():
-        # Raw secrets keep their length so offsets in a binary image (factory data) stay meaningful.
-        data = pattern.sub(lambda m: (REDACTED.encode() + b"*" * len(m[0]))[: max(len(m[0]), 10)], data)
+    for secret, (_, printed) in _secrets.items():
+        # A raw secret keeps its length so offsets in a binary image (factory data) stay meaningful.
+        data = data.replace(
+            secret, (REDACTED.encode() + b"*" * len(secret))[: max(len(secret), len(REDACTED))]
+        )
+        data = printed.sub(REDACTED.encode(), data)
     return data
 
 

@@ -44,7 +44,7 @@ class Rendered:
         total = sum(self.counts.values())
         by_status = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
         tests = f"{total} tests: {by_status or 'none'}"  # retries are folded into their test
-        return f"allure report: {self.index} ({tests}; rendered in {self.seconds:.1f} s)"
+        return f"allure report: {self.index.resolve().as_uri()} ({tests}; rendered in {self.seconds:.1f} s)"
 
 
 def embedded_file(index: Path, name: str) -> bytes | None:

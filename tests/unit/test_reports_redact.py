@@ -167,3 +167,16 @@ def test_hex_forms_never_survive_and_redaction_is_idempotent(secret, prefix, suf
     )
     assert redact(out) == out
     assert is_clean(out)
+
+
+@given(secret=st.binary(min_size=8, max_size=32), prefix=st.binary(max_size=8), suffix=st.binary(max_size=8))
+def test_bytes_repr_in_a_traceback_is_redacted(secret: bytes, prefix: bytes, suffix: bytes) -> None:
+    clear_secrets()
+    register_secret(secret)
+    out = redact(f"flashed = {prefix + secret + suffix!r}")
+    assert REDACTED in out
+
+
+def test_text_attachment_bytes_get_the_text_marker() -> None:
+    register_secret(AES)
+    assert redact(f"aes {AES.hex()}\n".encode()) == b"aes [REDACTED]\n"
