@@ -430,6 +430,7 @@ class _ZeroconfResponder:
         self.hostname = f"hil-{secrets.token_hex(4)}.local."
         self.zc = Zeroconf(interfaces=[address], ip_version=IPVersion.V6Only)
         self.infos: dict[str, Any] = {}
+        self.aliases: dict[str, list[str]] = {}  # instance name -> extra PTR types it answers
 
     def advertise_service(
         self,
@@ -448,7 +449,7 @@ class _ZeroconfResponder:
         name = f"{instance_name}.{base}"
         if name in self.infos:
             return
-        # python-zeroconf answers one PTR type per instance: the commissionable service goes under its
+        # python-zeroconf registers one PTR type per instance: the commissionable service goes under its
         # long-discriminator subtype, which is what discriminator-filtered discovery browses for.
         reg_type = next((f"{s}.local." for s in subtypes or [] if s.startswith("_L")), base)
         info = ServiceInfo(
@@ -466,8 +467,29 @@ class _ZeroconfResponder:
         else:
             coro = self._add_silently(info)
         asyncio.run_coroutine_threadsafe(coro, self.zc.loop).result(timeout=5)
+        # The other subtypes (`_S<short discriminator>` for manual pairing codes, `_CM`) and the plain type
+        # are answered from the same record set. The PTR's owner name stays the `_L` subtype; the SDK's
+        # resolver accepts that (tested with a manual code), a strict resolver might not.
+        others = [f"{s}.local." for s in subtypes or [] if f"{s}.local." != reg_type]
+        if reg_type != base:
+            others.append(base)
+        asyncio.run_coroutine_threadsafe(self._also_answer(info, others), self.zc.loop).result(timeout=5)
+        self.aliases[name] = others
         self.infos[name] = info
         print(f"[hil] mDNS: {name} as {reg_type} -> [{self.address}]:{self.port}", flush=True)
+
+    async def _also_answer(self, info: Any, types: list[str]) -> None:
+        """Answer PTR queries for `types` with `info` as well (python-zeroconf indexes one type each)."""
+        for type_ in types:
+            self.zc.registry.types.setdefault(type_.lower(), {})[info.key] = info
+
+    async def _stop_answering(self, info: Any, types: list[str]) -> None:
+        for type_ in types:
+            bucket = self.zc.registry.types.get(type_.lower(), {})
+            bucket.pop(info.key, None)
+            if not bucket:
+                self.zc.registry.types.pop(type_.lower(), None)
+        await self.zc.async_unregister_service(info)
 
     async def _add_silently(self, info: Any) -> None:
         """Answer queries only, without unsolicited announcements (see MatterNode `announce`)."""
@@ -480,7 +502,8 @@ class _ZeroconfResponder:
         suffix = f".{service_type}.{protocol}.local."
         for name in [n for n in self.infos if n.endswith(suffix)]:
             info = self.infos.pop(name)
-            asyncio.run_coroutine_threadsafe(self.zc.async_unregister_service(info), self.zc.loop)
+            stop = self._stop_answering(info, self.aliases.pop(name, []))
+            asyncio.run_coroutine_threadsafe(stop, self.zc.loop).result(timeout=5)
             print(f"[hil] mDNS: withdrew {name}", flush=True)
 
 

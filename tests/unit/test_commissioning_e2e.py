@@ -23,9 +23,9 @@ from hil.commissioning.controller import Controller, commission_emulated, start_
 from hil.commissioning.sandbox import Sandbox
 from hil.commissioning.verdict import AttestationResult, Stage
 from hil.emulator.matter_device import MatterNode, NodeConfig
-from hil.errors import AttestationError, CommissioningError
+from hil.errors import AttestationError, BoardError, CommissioningError
 from hil.matter import cd as cd_mod
-from hil.matter import certs, spake2p
+from hil.matter import certs, onboarding, spake2p
 
 TEST_CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VID, PID = 0xFFF2, 0x8001
@@ -157,6 +157,20 @@ def test_commissioned_by_discriminator_over_mdns_then_the_window_is_closed(sandb
     assert exc.value.exit_code == 4 and "failed at pase" in str(exc.value)
 
 
+@pytest.mark.parametrize("kind", ["qr", "manual"])
+def test_commissioned_from_the_onboarding_codes(sandbox, controllers, creds, kind):
+    """QR codes carry the long discriminator (`_L` query), manual codes the short one (`_S` query)."""
+    ours, _ = controllers
+    disc = 0xABC
+    if kind == "qr":
+        code = onboarding.qr_payload(VID, PID, PASSCODE, disc, rendezvous=onboarding.RENDEZVOUS_ON_NETWORK)
+    else:
+        code = onboarding.manual_code(PASSCODE, disc)
+    with MatterNode(creds.node_config(discriminator=disc), sandbox, announce=False):
+        verdict = ours.commission_code(code)
+    assert verdict.ok, verdict.summary()
+
+
 def test_unknown_discriminator_fails_at_discovery(sandbox, controllers, creds):
     ours, _ = controllers
     with MatterNode(creds.node_config(discriminator=0x456), sandbox, announce=False):
@@ -238,6 +252,16 @@ def test_one_shot_commissioning_of_an_emulated_board(creds, tmp_path):
     assert verdict.ok, verdict.summary()
     assert verdict.log_path.parent == tmp_path and verdict.log_path.exists()
     assert any(p.name.startswith("node-") for p in tmp_path.iterdir())
+
+
+def test_a_node_that_cannot_start_is_a_board_error(sandbox, creds):
+    first = MatterNode(creds.node_config(), sandbox).start()
+    try:
+        with pytest.raises(BoardError, match="Address already in use") as exc:
+            MatterNode(creds.node_config(), sandbox, port=first.port).start()
+    finally:
+        first.close()
+    assert exc.value.exit_code == 3
 
 
 def test_the_sandbox_keeps_the_host_clean(sandbox, controllers):
