@@ -30,8 +30,10 @@ the ROM goes silent for good, as a board whose cable was pulled mid-write.
 Guesses, not documented ROM behaviour (to be checked against transcripts from real boards):
 - Property values (current version 'K3.0.0', ping version 'P1.2.0', max packet size 512) are plausible
   values that spsdk accepts; each family's real values are unknown here and are constructor arguments.
-- Writing over non-erased flash: the emulator programs the bits (NOR can only clear bits) and answers
-  105 FlashCommandFailure when the result differs from the data, as a ROM that verifies after programming.
+- Writing over non-erased flash answers 105 FlashCommandFailure. `program_policy="strict"` (default)
+  refuses before touching the flash, as internal flash with ECC does (K32W1); `"verify"` programs the
+  bits (NOR can only clear them) and fails only when the result differs from the data, as a flashloader
+  that verifies after programming external NOR would (rewriting identical bytes then succeeds).
 - A ping resets the framing state (abandons a pending transaction); a new command abandons an unfinished
   write-memory data phase. Real ROMs' behaviour in these corners is unknown.
 - Memories listed in `needs_configure` answer 10205 MemoryNotConfigured until configure-memory is given a
@@ -178,6 +180,7 @@ class MbootRom:
         ram_region: str | None = None,
         needs_configure: Mapping[str, int] | None = None,
         extra_properties: Mapping[int, tuple[int, ...]] | None = None,
+        program_policy: str = "strict",
         on_reset: Callable[[], None] | None = None,
     ) -> None:
         """
@@ -186,8 +189,12 @@ class MbootRom:
         needs_configure: region name -> external memory id (9 = FlexSPI NOR) for memories that answer
             MemoryNotConfigured until configure-memory, as behind the RT flashloader.
         extra_properties: property tag -> values, added to or overriding the computed ones.
+        program_policy: "strict" or "verify", what writing over non-erased flash does (module docstring).
         on_reset: called after the reset command was answered (the board reboots its firmware).
         """
+        if program_policy not in ("strict", "verify"):
+            raise ValueError(f"program_policy: {program_policy!r} is not 'strict' or 'verify'")
+        self.program_policy = program_policy
         self.port = port
         self.memory = memory
         self.faults = faults if faults is not None else FaultPlan()
@@ -373,13 +380,14 @@ class MbootRom:
         return table.get(prop, Status.UNKNOWN_PROPERTY)
 
     def _ext_mem_attributes(self, mem_id: int) -> tuple[int, ...] | Status:
-        names = [name for name, mid in self.needs_configure.items() if mid == mem_id]
-        if not names:
+        """Attributes of the external memory `mem_id`: its emulated windows taken as one device."""
+        regions = [self.memory.by_name(n) for n, mid in self.needs_configure.items() if mid == mem_id]
+        if not regions:
             return Status.INVALID_ARGUMENT
-        if names[0] not in self.configured:
+        if any(r.name not in self.configured for r in regions):
             return Status.MEMORY_NOT_CONFIGURED
-        r = self.memory.by_name(names[0])
-        return (_EXT_MEM_FLAGS, r.base, r.size // 1024, 256, r.sector_size, 0)
+        start, end = min(r.base for r in regions), max(r.end for r in regions)
+        return (_EXT_MEM_FLAGS, start, (end - start) // 1024, 256, regions[0].sector_size, 0)
 
     def _cmd_erase_all(self, tag: int, params: tuple[int, ...]) -> None:
         mem_id = self._arg(params, 0)
@@ -436,6 +444,8 @@ class MbootRom:
 
     def _program(self, region: Region, address: int, data: bytes) -> bool:
         """Program as much as the fault plan allows; True when every byte ended as requested."""
+        if region.is_flash and self.program_policy == "strict" and not region.is_erased(address, len(data)):
+            return False
         allowed = self.faults.allow_program(len(data))
         ok = region.program(address, data[:allowed]) if allowed else True
         if allowed:
@@ -485,9 +495,13 @@ class MbootRom:
         self._generic(Status.SUCCESS, tag)
 
     def _cmd_reset(self, tag: int, params: tuple[int, ...]) -> None:
-        self._generic(Status.SUCCESS, tag)
-        self.configured.clear()
-        self._outq.clear()
-        self._await_ack = False
+        self._generic(Status.SUCCESS, tag)  # answered first, as the ROM does before it resets
+        self.reset()
         if self.on_reset is not None:
             self.on_reset()
+
+    def reset(self) -> None:
+        """Back to the power-on state: no transaction in progress, external memories unconfigured."""
+        self._reset_framing()
+        self._rx.clear()
+        self.configured.clear()

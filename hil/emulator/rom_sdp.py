@@ -25,8 +25,18 @@ Guesses, not documented ROM behaviour:
 - WRITE_FILE / WRITE_REGISTER outside RAM: the data is consumed and the status word is 0x33220000 (HAB
   failure, "invalid address") instead of the OK word. READ_REGISTER outside RAM answers only the HAB word
   (the host times out), modelling a read the ROM does not serve.
-- Bytes that cannot start a command (the first two bytes of every SDP tag are equal) are skipped one at a
-  time, so the ROM resynchronises after stray bytes such as an mboot ping sent too early.
+- Input framing, ours (a UART ROM needs some rule to resynchronise): bytes that cannot start a command
+  (the two bytes of every SDP tag are equal) are skipped up to the next valid tag pair; and after 100 ms
+  without input a partial command or an unfinished WRITE_FILE data phase is abandoned (inter-byte timeout).
+- A reset given to the flashloader reboots into the ROM's serial downloader (the boot pins still select
+  it); the flashloader in OCRAM is not started again without a new JUMP_ADDRESS.
+
+The pty flush race (emulation-notes §1.4) reaches SDP too, contrary to the note there: WRITE_FILE is two
+host writes (command, then data) and spsdk's `SerialDevice.write()` flushes the port before the second,
+which on a pty can discard the command before the emulator has read it (measured: 10-25 % of transfers on
+a fresh pty of a loaded 2-core machine). The data then arrives without its command, is skipped, and the
+host times out. No emulator can recover a command it never received; the framing rules above make the
+retry clean (sdp.py paces the transfer and retries it; the bare `sdphost write-file` may need a rerun).
 - A reset given to the flashloader reboots into the ROM's serial downloader (the boot pins still select
   it); the flashloader in OCRAM is not started again without a new JUMP_ADDRESS.
 """
@@ -34,6 +44,7 @@ Guesses, not documented ROM behaviour:
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -43,7 +54,7 @@ from hil.emulator.faults import FaultPlan
 from hil.emulator.flash import MemoryAccessError, MemoryMap
 from hil.emulator.flashloader_image import IVT_LENGTH, Ivt, is_emulated_flashloader
 from hil.emulator.pty import PtyPort
-from hil.emulator.rom_mboot import MbootRom
+from hil.emulator.rom_mboot import FLEXSPI_NOR_MEM_ID, MbootRom
 
 
 class SdpCommand(IntEnum):
@@ -65,6 +76,7 @@ WRITE_FILE_OK = 0x88888888
 HAB_SUCCESS = 0xF0F0F0F0
 STATUS_INVALID_IVT = 0x33050000  # guess (module docstring)
 STATUS_INVALID_ADDRESS = 0x33220000  # guess (module docstring)
+IDLE_RESET_S = 0.1  # inter-byte timeout (module docstring)
 _COMMAND = struct.Struct(">HIBIIB")
 _TAGS = {int(t) for t in SdpCommand}
 
@@ -95,16 +107,33 @@ class SdpRom:
         """
         self.port = port
         self.memory = memory
-        self.faults = faults if faults is not None else FaultPlan()
+        self._faults = faults if faults is not None else FaultPlan()
         self.hab_word = HAB_CLOSED if hab_closed else HAB_OPEN
         self.flashloader_options = dict(flashloader or {})
+        # On an RT part every flash region is FlexSPI NOR, which the flashloader serves only after
+        # configure-memory (mem id 9).
+        self.flashloader_options.setdefault(
+            "needs_configure", {r.name: FLEXSPI_NOR_MEM_ID for r in memory.regions if r.is_flash}
+        )
         self.on_reset = on_reset
         self.flashloader: MbootRom | None = None
         self.last_status = HAB_SUCCESS
         self.stats = SdpStats()
         self._rx = bytearray()
+        self._last_rx = 0.0
         self._pending: tuple[int, int, int] | None = None  # WRITE_FILE data phase: (address, count, received)
         self._pending_ok = True
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self._faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        """Install a new fault plan, in the running flashloader too (frames count from here)."""
+        self._faults = plan
+        if self.flashloader is not None:
+            self.flashloader.faults = plan
 
     @property
     def mode(self) -> str:
@@ -124,6 +153,11 @@ class SdpRom:
             return
         if self.faults.disconnected:
             return
+        now = time.monotonic()
+        idle, self._last_rx = now - self._last_rx, now
+        if idle >= IDLE_RESET_S and (self._rx or self._pending is not None):
+            self._rx.clear()  # inter-byte timeout (module docstring)
+            self._pending = None
         self._rx += data
         while self._rx and self.flashloader is None:
             if self._pending is not None:
@@ -131,8 +165,11 @@ class SdpRom:
                 if self._pending is not None:
                     return
                 continue
-            if len(self._rx) >= 2 and (self._rx[0] != self._rx[1] or _tag(self._rx) not in _TAGS):
-                del self._rx[0]  # resynchronise (module docstring)
+            if len(self._rx) >= 2 and not _is_tag(self._rx, 0):
+                start = next(
+                    (i for i in range(1, len(self._rx) - 1) if _is_tag(self._rx, i)), len(self._rx) - 1
+                )
+                del self._rx[:start]  # skip junk up to the next possible command (module docstring)
                 continue
             if len(self._rx) < _COMMAND.size:
                 return
@@ -223,14 +260,19 @@ class SdpRom:
             return False
         return is_emulated_flashloader(self.memory.read(ivt.entry, min(32, start + length - ivt.entry)))
 
-    def _reboot(self) -> None:
+    def reset(self) -> None:
+        """Back to the power-on state: the ROM in serial-downloader mode, no flashloader running."""
         self.flashloader = None
         self._rx.clear()
         self._pending = None
         self.last_status = HAB_SUCCESS
+
+    def _reboot(self) -> None:
+        """The flashloader was told to reset: the chip reboots into the ROM (module docstring)."""
+        self.reset()
         if self.on_reset is not None:
             self.on_reset()
 
 
-def _tag(buf: bytearray) -> int:
-    return (buf[0] << 8) | buf[1]
+def _is_tag(buf: bytearray, i: int) -> bool:
+    return buf[i] == buf[i + 1] and ((buf[i] << 8) | buf[i + 1]) in _TAGS

@@ -25,6 +25,8 @@ is skipped; a `reopen()` after a transient fault only reconnects to the flashloa
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -41,12 +43,29 @@ from hil.emulator.flashloader_image import (
     build_emulated_flashloader,
     find_ivt,
 )
-from hil.errors import ConfigError, ProgrammerError
+from hil.errors import ConfigError, ProgrammerError, TransientError
 from hil.programmers.blhost import BlhostProgrammer, describe
 
 DEFAULT_FLEXSPI_OPTION = 0xC0000007  # IS25WPxxxA quad SPI (spsdk data/common/memcfg/memcfg_data.yaml)
+COMMAND_WIRE_PAUSE_S = 0.02  # see _PacedSdpUART
+SDP_ATTEMPTS = 3  # write-file attempts before giving up
 # How long to wait for the ROM's SDP answer before trying whether a flashloader already runs.
 _SDP_PROBE_TIMEOUT_MS = 500
+
+
+class _PacedSdpUART(SdpUARTInterface):
+    """spsdk's SDP UART interface, giving a command its wire time before the data phase follows it.
+
+    WHY: SDP has no ACK between WRITE_FILE's command and its data, so the host writes them back to back and
+    relies on the UART draining the command first (1.4 ms for 16 bytes at 115200 baud). spsdk flushes the
+    port before every write; on a pty, which drains instantly, that flush can discard a command the far end
+    has not read yet (measured on an emulated board: up to 1 transfer in 4 on a fresh pty under load, none in
+    100 with this pause). On a real UART the pause only adds to the drain time. SDP itself runs unchanged.
+    """
+
+    def write_data(self, data: bytes) -> None:
+        time.sleep(COMMAND_WIRE_PAUSE_S)
+        super().write_data(data)
 
 
 class SdpProgrammer(BlhostProgrammer):
@@ -140,7 +159,7 @@ class SdpProgrammer(BlhostProgrammer):
             )
         except SPSDKError as exc:
             raise self.fail("open port", None, describe(exc)) from exc
-        return SDP(SdpUARTInterface(device), cmd_exception=True)
+        return SDP(_PacedSdpUART(device), cmd_exception=True)
 
     def _rom_answers(self) -> bool:
         """True when the ROM answers SDP ERROR_STATUS; False when the port is silent to SDP (a flashloader
@@ -153,20 +172,30 @@ class SdpProgrammer(BlhostProgrammer):
         return status is not None
 
     def _load_and_jump(self, image: bytes, load: int, jump: int) -> None:
+        """write-file the image, then jump-address to its IVT. A lost or garbled transfer (no answer) is
+        repeated, at most SDP_ATTEMPTS times in all: writing RAM again is harmless."""
         with self._sdp() as sdp:
-            for step, address, call in (
-                ("load flashloader (SDP write-file)", load, lambda: sdp.write_file(load, image)),
-                ("start flashloader (SDP jump-address)", jump, lambda: sdp.jump_and_run(jump)),
-            ):
+            for attempt in range(1, SDP_ATTEMPTS + 1):
                 try:
-                    ok = call()
-                except SdpConnectionError as exc:
-                    raise self.fail(step, address, describe(exc), transient=True) from exc
-                except SPSDKError as exc:
-                    raise self.fail(step, address, describe(exc)) from exc
-                if not ok:
-                    raise self.fail(step, address, f"the ROM refused it ({sdp.status_code.label})")
-                self.hab_closed = sdp.status_code == StatusCode.HAB_IS_LOCKED
+                    self._sdp_step(
+                        sdp, "load flashloader (SDP write-file)", load, lambda: sdp.write_file(load, image)
+                    )
+                    break
+                except TransientError:
+                    if attempt == SDP_ATTEMPTS:
+                        raise
+            self._sdp_step(sdp, "start flashloader (SDP jump-address)", jump, lambda: sdp.jump_and_run(jump))
+
+    def _sdp_step(self, sdp: SDP, step: str, address: int, call: Callable[[], bool]) -> None:
+        try:
+            ok = call()
+        except SdpConnectionError as exc:
+            raise self.fail(step, address, describe(exc), transient=True) from exc
+        except SPSDKError as exc:
+            raise self.fail(step, address, describe(exc)) from exc
+        if not ok:
+            raise self.fail(step, address, f"the ROM refused it ({sdp.status_code.label})")
+        self.hab_closed = sdp.status_code == StatusCode.HAB_IS_LOCKED
 
     def _rom_status(self) -> str:
         """The ROM's SDP error status if it still answers (the jump failed), for the error message."""
