@@ -14,10 +14,12 @@ building, encoding, file I/O) holds the GIL.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import dataclasses
 import hashlib
+import itertools
 import multiprocessing
 import os
 import resource
@@ -26,9 +28,9 @@ import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.pool import Pool, ThreadPool
 from pathlib import Path
 from typing import Literal
 
@@ -36,7 +38,7 @@ from hil.bulk.device import BatchSpec, DeviceFactory, check_batch, today_utc
 from hil.bulk.plan import KEY_LEN, MAX_DEVICES, Planner, key_from_seed
 from hil.bulk.progress import Progress
 from hil.bulk.writer import BatchDir
-from hil.errors import InputError
+from hil.errors import HilError, InputError
 
 BATCH_FORMAT = 1
 MAX_CHUNK = 32
@@ -291,23 +293,38 @@ def _execute(
                 bar.update(len(chunk))
         return
     size = max(1, min(MAX_CHUNK, todo_n // (jobs * 8)))
-    pool: Pool
+    pool: concurrent.futures.Executor
     if executor == "thread":
         shared = _Worker(DeviceFactory(spec), Planner(key, serial_prefix=serial_prefix), batch)
-        pool, func = ThreadPool(jobs), shared.run
+        pool, func = concurrent.futures.ThreadPoolExecutor(jobs), shared.run
     elif executor == "process":
+        # fork: workers inherit the loaded modules (no re-import per worker); all are started at the first
+        # submit, before the executor's own thread exists.
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
         initargs = (spec, key, serial_prefix, str(batch.root), os.getpid())
-        pool, func = ctx.Pool(jobs, _init_process, initargs), _run_chunk
+        pool = concurrent.futures.ProcessPoolExecutor(jobs, ctx, _init_process, initargs)
+        func = _run_chunk
     else:
         raise InputError.field("executor", executor, "allowed 'process' or 'thread'")
-    try:
-        for n in pool.imap_unordered(func, _chunks(todo, size)):
-            if bar:
-                bar.update(n)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    chunks = _chunks(todo, size)
+    with pool:
+        try:
+            # A bounded window of chunks in flight: memory stays flat whatever the batch size.
+            pending = {pool.submit(func, c) for c in itertools.islice(chunks, 2 * jobs)}
+            while pending:
+                finished, pending = concurrent.futures.wait(pending, return_when="FIRST_COMPLETED")
+                for future in finished:
+                    n = future.result()
+                    if bar:
+                        bar.update(n)
+                    nxt = next(chunks, None)
+                    if nxt is not None:
+                        pending.add(pool.submit(func, nxt))
+        except BrokenProcessPool:
+            raise HilError(
+                "a worker process died (killed, or out of memory?); the devices it finished are kept: "
+                "run the same command again to complete the batch"
+            ) from None
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

@@ -308,3 +308,20 @@ def test_board_mismatches_fail_before_any_device(
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not out.exists()
+
+
+def test_a_killed_worker_fails_the_run_cleanly_and_resume_completes(pki: Pki, tmp_path: Path) -> None:
+    import psutil
+
+    out, count = tmp_path / "batch", 300
+    cmd = [sys.executable, "-m", "hil", *bulk_args(pki, out, count, "-j", "2")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_devices(out, 5, proc)  # type: ignore[arg-type]
+    workers = psutil.Process(proc.pid).children()
+    assert workers, "no worker processes"
+    workers[0].kill()
+    _, err = proc.communicate(timeout=120)  # a dead worker must end the run, not hang it
+    assert proc.returncode != 0, "the batch finished before the worker could be killed; raise count"
+    assert proc.returncode == 1 and "worker process died" in err and err.count("\n") == 1
+    assert main(bulk_args(pki, out, count, "-j", "2")) == 0
+    check_batch_is_good(pki, out, count)
