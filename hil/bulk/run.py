@@ -1,15 +1,15 @@
 """Generate a batch: check the inputs once, then build the missing devices in parallel, then the manifest.
 
 Why this shape (numbers in benchmarks/bench_bulk.py and specs/anchors.md §5.2): per device, PBKDF2 is
-≈97% of the work and everything else is well under a millisecond, so the generator stays in one Python
+≈90% of the work and everything else is about 0.3 ms, so the generator stays in one Python
 process per core (no subprocess per device: ≈58 ms of interpreter start each), hands each worker chunks of
 device indices (one IPC round trip per chunk, not per device), and lets workers write their devices
 themselves, so only a count travels back. Parameters come from `Planner` (index → plan), so workers need
 no coordination and a resumed run rebuilds exactly the devices that are missing.
 
-Workers are forked processes by default. hashlib's PBKDF2 releases the GIL, so threads scale nearly as
-well (`executor="thread"`); processes stay the default because the remaining per-device work (certificate
-building, encoding, file I/O) holds the GIL.
+Workers are forked processes. `executor="thread"` exists because hashlib's PBKDF2 releases the GIL and
+threads then scale too, but hil.matter.spake2p uses cryptography's PBKDF2 (1.6-1.9x faster per core
+here), which holds the GIL: measured, two threads run no faster than one (benchmarks/bench_bulk.py).
 """
 
 from __future__ import annotations

@@ -50,8 +50,9 @@ DEFAULT_ITERATIONS = 10000
 _HELP = """\
 Generate COUNT devices into OUT: per device a fresh P-256 DAC key and a DAC certificate issued by the PAI
 (unique serial), a valid random passcode (unique in the batch), a random discriminator and 32-byte salt,
-the SPAKE2+ verifier, the NXP factory-data binary (+ an Intel HEX at --address), and the onboarding QR
-payload and manual code. All inputs are checked on one trial device before anything is written.
+the SPAKE2+ verifier, the NXP factory-data binary (+ an Intel HEX at the --board's factory-data address
+or --address), and the onboarding QR payload and manual code. All inputs are checked on one trial
+device before anything is written.
 
 Layout: OUT/devices/NNNNNN/{dac_key.der, dac_cert.der, factory_data.bin, factory_data.hex, device.json};
 OUT/manifest.csv and OUT/manifest.jsonl (index, serial, DAC serial, passcode, discriminator, QR, manual
@@ -144,7 +145,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-j", "--jobs", type=int_auto, metavar="N", help="worker processes (default: all cores)"
     )
     ours.add_argument(
-        "--executor", choices=("process", "thread"), default="process", help="parallelism (default process)"
+        "--executor",
+        choices=("process", "thread"),
+        default="process",
+        help="worker processes (default) or threads (for measurement: the PBKDF2 used holds the GIL)",
     )
     ours.add_argument(
         "--seed",
