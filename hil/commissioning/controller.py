@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from hil.commissioning import sandbox as sandbox_mod
 from hil.commissioning.sandbox import Sandbox
-from hil.commissioning.trust_store import PaaInput, write_trust_store
+from hil.commissioning.trust_store import PaaInput, der, load_paas, write_trust_store
 from hil.commissioning.verdict import Stage, Timings, Verdict, parse_log
 from hil.errors import CommissioningError
 
@@ -319,6 +319,54 @@ def start_controllers(controllers: Sequence[Controller], timeout: float = START_
         c.launch()
     for c in controllers:
         c.wait_ready(timeout)
+
+
+class ControllerPool:
+    """One controller per distinct PAA set, started on first use and then reused (session fixtures).
+
+    The SDK binds one trust store per process, so the pool keys controllers by the exact PAA set.
+    `warm(...)` starts several in parallel (~1 s each, mostly import time).
+    """
+
+    def __init__(self, sandbox: Sandbox, *, log_dir: str | os.PathLike[str] | None = None) -> None:
+        self.sandbox = sandbox
+        self.log_dir = log_dir
+        self._controllers: dict[frozenset[bytes], Controller] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(paas: PaaInput | Sequence[PaaInput]) -> frozenset[bytes]:
+        return frozenset(der(c) for c in load_paas(paas))
+
+    def _new(self, paas: PaaInput | Sequence[PaaInput]) -> Controller:
+        return Controller(self.sandbox, paas, log_dir=self.log_dir)
+
+    def warm(self, *paa_sets: PaaInput | Sequence[PaaInput]) -> None:
+        with self._lock:
+            fresh = []
+            for paas in paa_sets:
+                key = self._key(paas)
+                if key not in self._controllers:
+                    self._controllers[key] = self._new(paas)
+                    fresh.append(self._controllers[key])
+            start_controllers(fresh)
+
+    def get(self, paas: PaaInput | Sequence[PaaInput]) -> Controller:
+        """The controller trusting exactly `paas` (started now if it is the first request)."""
+        self.warm(paas)
+        return self._controllers[self._key(paas)]
+
+    def close(self) -> None:
+        with self._lock:
+            controllers, self._controllers = list(self._controllers.values()), {}
+        for c in controllers:
+            c.close()
+
+    def __enter__(self) -> ControllerPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def commission_emulated(

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hil.commissioning import controller as controller_mod
-from hil.commissioning.controller import Controller, commission_emulated, start_controllers
+from hil.commissioning.controller import ControllerPool, commission_emulated
 from hil.commissioning.sandbox import Sandbox
 from hil.commissioning.verdict import AttestationResult, Stage
 from hil.emulator.matter_device import MatterNode, NodeConfig
@@ -93,12 +93,12 @@ def sandbox(tmp_path_factory):
 @pytest.fixture(scope="module")
 def controllers(sandbox, creds):
     """(ours, other): a controller trusting only our PAA, and one trusting only an unrelated PAA."""
-    ours = Controller(sandbox, creds.paa.cert_der())
-    other = Controller(sandbox, certs.generate_paa("Unrelated PAA", VID).cert_der())
-    start_controllers([ours, other])
-    yield ours, other
-    ours.close()
-    other.close()
+    unrelated = certs.generate_paa("Unrelated PAA", VID)
+    with ControllerPool(sandbox) as pool:
+        pool.warm(creds.paa, unrelated)  # both start in parallel
+        ours = pool.get(creds.paa.cert_der())  # same PAA in another form: the same process
+        assert pool.get(creds.paa) is ours and pool.get(unrelated) is not ours
+        yield ours, pool.get(unrelated)
 
 
 def test_commissioned_by_ip_against_a_store_holding_only_our_paa(sandbox, controllers, creds):
