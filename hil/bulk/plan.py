@@ -28,6 +28,7 @@ KEY_LEN = 32
 SALT_LEN = spake2p.SALT_MAX_LEN  # 32 bytes, what esp-matter-mfg-tool and the SDK examples use
 DISCRIMINATOR_BITS = 12
 UNIQUE_ID_BYTES = 16  # rotating-device-ID unique ID: >= 16 bytes (Matter); stored as 32 hex characters
+SERIAL_WIDTH = 6  # digits of the index in a serial number (more once a batch passes 999999 devices)
 DAC_SERIAL_BITS = 63  # chip-cert: RAND_bytes(8) & 0x7FFF...
 
 _INVALID_SORTED = sorted(
@@ -109,7 +110,7 @@ class Planner:
     """Maps a device index to its `DevicePlan`: ~20 µs per device, read-only after construction (so one
     planner may serve several threads)."""
 
-    def __init__(self, key: bytes, *, serial_prefix: str, serial_width: int = 6) -> None:
+    def __init__(self, key: bytes, *, serial_prefix: str, serial_width: int = SERIAL_WIDTH) -> None:
         if len(key) != KEY_LEN:
             raise ValueError("batch key must be 32 bytes")
         self.serial_prefix = serial_prefix

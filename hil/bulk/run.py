@@ -35,12 +35,14 @@ from pathlib import Path
 from typing import Literal
 
 from hil.bulk.device import BatchSpec, DeviceFactory, check_batch, today_utc
-from hil.bulk.plan import KEY_LEN, MAX_DEVICES, Planner, key_from_seed
+from hil.bulk.plan import KEY_LEN, MAX_DEVICES, SERIAL_WIDTH, Planner, key_from_seed
 from hil.bulk.progress import Progress
-from hil.bulk.writer import BatchDir
+from hil.bulk.writer import BATCH_FILE, BatchDir
 from hil.errors import HilError, InputError
+from hil.factory_data.tags import BY_NAME
 
 BATCH_FORMAT = 1
+SERIAL_NUM_MAX = BY_NAME["serial_num"].max_len or 32
 MAX_CHUNK = 32
 Executor = Literal["process", "thread"]
 
@@ -230,7 +232,19 @@ def generate_batch(
         raise InputError.field("--jobs", jobs, "allowed 1..1024")
     batch = BatchDir(out)
     stored = batch.read_batch()
+    if stored is None and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(
+            f"out: {str(out)!r} exists and is not a batch directory (no {BATCH_FILE}); "
+            "give a new or empty directory, or the directory of the batch to resume"
+        )
     spec, key, serial_prefix = _resolve(spec, stored, seed, serial_prefix)
+    if len((serial_prefix + "0" * SERIAL_WIDTH).encode()) > SERIAL_NUM_MAX:
+        raise InputError.field(
+            "--serial_prefix",
+            serial_prefix,
+            f"at most {SERIAL_NUM_MAX - SERIAL_WIDTH} bytes: the serial "
+            f"number is the prefix + {SERIAL_WIDTH} digits, at most {SERIAL_NUM_MAX} bytes in factory data",
+        )
     planner = Planner(key, serial_prefix=serial_prefix)
     record = {
         "format": BATCH_FORMAT,

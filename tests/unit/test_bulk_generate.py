@@ -325,3 +325,16 @@ def test_a_killed_worker_fails_the_run_cleanly_and_resume_completes(pki: Pki, tm
     assert proc.returncode == 1 and "worker process died" in err and err.count("\n") == 1
     assert main(bulk_args(pki, out, count, "-j", "2")) == 0
     check_batch_is_good(pki, out, count)
+
+
+def test_out_that_is_not_a_batch_directory_is_refused(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(bulk_args(pki, out, 2)) == 2
+    assert "not a batch directory" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert main([*bulk_args(pki, tmp_path / "b", 2), "--serial_prefix", "P" * 27]) == 2
+    assert "--serial_prefix" in capsys.readouterr().err
