@@ -66,10 +66,10 @@ class Holder:
     command: str
 
     @classmethod
-    def this_process(cls) -> Holder:
+    def this_process(cls, worker: str | None = None) -> Holder:
         return cls(
             pid=os.getpid(),
-            worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            worker=worker or os.environ.get("PYTEST_XDIST_WORKER", "main"),
             host=socket.gethostname(),
             since=datetime.now(UTC).isoformat(timespec="seconds"),
             command=" ".join(sys.argv)[:200],
@@ -135,8 +135,9 @@ class BoardLock:
     "waiting for ...". Use as a context manager for the default timeout.
     """
 
-    def __init__(self, board: str, *, directory: Path | None = None) -> None:
+    def __init__(self, board: str, *, directory: Path | None = None, worker: str | None = None) -> None:
         self.board = _check_name(board)
+        self.worker = worker  # for the holder note; default: $PYTEST_XDIST_WORKER or "main"
         self.path = (directory or lock_dir()) / f"{board}.lock"
         self._fd: int | None = None
         self.waited = False
@@ -188,7 +189,7 @@ class BoardLock:
             os.close(fd)
             raise
         if writable:
-            note = json.dumps(asdict(Holder.this_process())).encode()
+            note = json.dumps(asdict(Holder.this_process(self.worker))).encode()
             os.ftruncate(fd, 0)
             os.pwrite(fd, note, 0)
         self._fd = fd

@@ -147,13 +147,14 @@ def hil_board_lock(hil_board_name: str, pytestconfig: pytest.Config) -> Iterator
     Held until pytest moves on to another board in this process (the parameter is session-scoped) or the
     session ends; a timeout is a `BoardLockTimeout`, an infrastructure failure (retried once).
     """
-    timeout = state(pytestconfig).lock_timeout
+    s = state(pytestconfig)
+    timeout = s.lock_timeout
 
     def waiting(holder: Holder | None) -> None:
         who = holder.describe() if holder else "another process"
         log.warning("board %s is in use by %s; waiting up to %g s", hil_board_name, who, timeout)
 
-    lock = BoardLock(hil_board_name).acquire(timeout, on_wait=waiting)
+    lock = BoardLock(hil_board_name, worker=s.worker).acquire(timeout, on_wait=waiting)
     try:
         yield lock
     finally:

@@ -72,6 +72,7 @@ def test_infra_twice(hil_board_name):
 @pytest.fixture
 def lab(pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HIL_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # when this suite itself runs under xdist
     pytester.makefile(".toml", boards=BOARDS)
     return pytester
 
