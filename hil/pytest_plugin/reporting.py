@@ -17,6 +17,7 @@ from hil.reports.allure import environment_entries, write_categories, write_envi
 from hil.reports.qualification import write_summary
 
 _RECORD_META = {"kind", "board", "family", "attempt", "worker"}
+KEEP_RUNS = 5
 
 
 def board_facts(recs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -45,8 +46,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         write_categories(s.alluredir)
     if recs:
         s.summary = write_summary(s.records_dir, s.reports_dir)
-        for old in s.records_dir.parent.iterdir():  # keep only the newest run's records
-            if old.is_dir() and old != s.records_dir:
+        # Keep the newest few runs' records (run ids sort by time): enough for a run that is still going in
+        # another process on the same reports dir, without growing forever.
+        runs = sorted(p for p in s.records_dir.parent.iterdir() if p.is_dir())
+        for old in runs[:-KEEP_RUNS]:
+            if old != s.records_dir:
                 shutil.rmtree(old, ignore_errors=True)
 
 
