@@ -23,12 +23,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# circuitmatter declares hardware packages (Blinka, pyftdi, ...) that its core never imports.
 	$(PY) -m pip install -q --no-deps circuitmatter==0.4.1
+	# labgrid's pyserial fork and spsdk's pyserial write the same serial/ files; the fork goes last
+	# (it is pyserial 3.5 plus rfc2217 fixes labgrid's ports need; lab-notes §10.8).
+	$(PY) -m pip install -q --force-reinstall --no-deps pyserial-labgrid==3.5.0.2
 	touch $@
 
-# Debian packages the CHIP controller wheel needs (libnl), headless Chromium for the report check, and the
+# Debian packages the CHIP controller wheel needs (libnl), headless Chromium for the report check, ser2net
+# (labgrid's exporter serves serial ports through it), and the
 # /data directory whose path is compiled into the wheel. Needs root; without it, prints what is missing.
 $(SYSSTAMP): $(STAMP)
-	@missing=""; for p in libnl-3-200 libnl-route-3-200 chromium; do \
+	@missing=""; for p in libnl-3-200 libnl-route-3-200 chromium ser2net; do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
