@@ -33,7 +33,8 @@ Reset hooks (for the firmware model): `Board.add_reset_hook(fn)`, fn(board) runs
 `reset`, J-Link reset, ROM reset command) after the ROM is back in its power-on state; `board.last_reset`
 says which. A firmware model that boots the app sets `board.mode = "app"` and may take over the serial port
 by replacing `board.serial_sink` (default: the ROM's feed). Extensions: if a module `hil.emulator.firmware`
-exists and defines ``attach(board)``, the board process calls it at start-up (`EXTENSIONS`).
+exists and defines ``attach(board)``, the board process calls it at start-up (`EXTENSIONS`). An extension
+may add control ops: ``board.control_ops[name] = handler``, handler(request: dict) -> dict (raise HilError).
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class Board:
         self.resets = 0
         self.last_reset: str | None = None
         self.reset_hooks: list[ResetHook] = []
+        self.control_ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}  # added by extensions
         self._last_activity = time.monotonic()
         self._stop = threading.Event()
         self._lock_fd: int | None = None
@@ -288,6 +290,9 @@ class Board:
         if op == "stop":
             self.stop()
             return {"stopping": True}
+        extension_op = self.control_ops.get(str(op))
+        if extension_op is not None:
+            return extension_op(request)
         raise BoardError(f"unknown control op {op!r}")
 
 
