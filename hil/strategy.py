@@ -35,11 +35,24 @@ API (the pytest fixtures and `hil provision` / `hil commission` stand on it):
         # one more attempt without changing the state or marking anything broken: negative tests
         # (a store without our PAA -> 101; a wrong passcode -> PASE) ask for it explicitly
     strategy.node_config()    -> NodeConfig  (from the board's firmware; its signer goes to the board)
-    strategy.boot_report()    -> the firmware's last boot report (provisioned, or not provisioned: reason)
+    strategy.boot             -> the last hil.boot.BootReport read from the console (None before any)
+    strategy.verdict          -> the last commissioning Verdict (None before any)
+    strategy.device           -> DeviceCredentials (passcode, discriminator, DAC; codes: qr_code(pki))
+    strategy.path             -> this plan's states, e.g. ("off", "provisioned", "commissioned")
 
-    StepRecord(name, ok, seconds, details)   name: "credentials" | "factory-data" | "flash" | "boot" |
-        "convert" | "commission"; details: factory-data SHA-256 and size, DAC serial, write reports,
-        boot report, verdict summary and log paths; never a secret.
+    StepRecord(name, ok, seconds, details)   name: "credentials" | "factory-data" | "app-image" |
+        "flash" | "boot" | "convert" | "commission"; details: factory-data SHA-256 and layout, DAC
+        serial, write reports, boot report, verdict summary and log path; never a secret.
+        StepRecord.line() is the one-line form `hil provision` prints.
+
+Test hooks (hil.flow.TestHooks, negative tests only; each documented with the failure it provokes):
+    TestHooks(basic_info_product_id=PID)      BasicInformation PID != DAC PID        -> 605 at attestation
+    TestHooks(foreign_pai=other_pai)          DAC issued by another PAI              -> 301 at attestation
+    TestHooks(corrupt_factory_data=hil.flow.factory.flip_payload_byte)
+                                              SHA-256 check fails at boot            -> FirmwareError, broken
+    Pki.generate(..., cd_signer=(rogue_key, rogue_cert))  CD signer not trusted      -> 602 at attestation
+    strategy.commission(paas=[other_paa])     store without our PAA                  -> 101 at attestation
+    strategy.commission(passcode=wrong)       wrong passcode                         -> Stage.PASE
 
 Broken boards: a failed transition records its reason on the strategy and in the board's state dir
 (`<state dir>/<board>/strategy.json`, keyed by the plan's fingerprint), so every later `ensure` for that
@@ -50,12 +63,20 @@ clean record: it re-provisions the board and meets its own faults.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from hil.errors import BoardError
+from hil.errors import BoardError, FirmwareError, HilError, InputError
+from hil.fileio import atomic_write, atomic_write_text
+from hil.flow import board_io, factory
+from hil.flow.commission import COMMISSIONERS, DEFAULT_TIMEOUT, commission_board
+from hil.flow.credentials import DeviceCredentials, Pki, TestHooks
+from hil.flow.record import BoardRecord
 
 if TYPE_CHECKING:
     from hil.boards import BoardProfile
@@ -63,10 +84,9 @@ if TYPE_CHECKING:
     from hil.commissioning.trust_store import PaaInput
     from hil.commissioning.verdict import Verdict
     from hil.emulator.matter_device import NodeConfig
-    from hil.flow import DeviceCredentials, Pki, TestHooks
 
 STATES = ("off", "provisioned", "converted", "commissioned")
-RECORD_FILE = "strategy.json"
+T = TypeVar("T")
 
 
 class BoardBroken(BoardError):
@@ -101,11 +121,22 @@ class StepResults:
         return sum(s.seconds for s in self.steps)
 
 
+def supports_conversion(profile: BoardProfile) -> bool:
+    """Whether the board's firmware can move the DAC key into a secure subsystem (K32W1, RW61x)."""
+    from hil.emulator.sss import blob_format
+
+    return blob_format(profile.family) is not None
+
+
+class _StepFailed(Exception):
+    """Internal: carries the HilError of a failed step after it was recorded."""
+
+
 class Strategy:
     """One board's way through the states for one plan (PKI + device credentials + options).
 
-    `workdir`: where artefacts (factory_data.bin, certificates, logs) go; with `keep=False` secret
-    artefacts are not written at all (the image is flashed from memory). `controller_pool`: a
+    `workdir`: logs go to `workdir/logs` (or `log_dir`); with `keep=True` the artefacts too (factory
+    data, certificates and keys with mode 0600, onboarding codes, boot logs). `controller_pool`: a
     hil.commissioning ControllerPool shared by the session (one controller per PAA set, in its sandbox);
     without one, each commissioning starts its own sandbox and controller (the CLI's one-shot path).
     """
@@ -124,24 +155,257 @@ class Strategy:
         keep: bool = False,
         commissioner: str = "controller",
         log_dir: str | Path | None = None,
+        commission_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        raise NotImplementedError
+        if commissioner not in COMMISSIONERS:
+            raise InputError.field("commissioner", commissioner, "one of " + ", ".join(COMMISSIONERS))
+        if convert is None:
+            convert = bool(profile.options.get("convert_dac_key", False))
+        if convert and not supports_conversion(profile):
+            raise InputError.field(
+                "convert",
+                True,
+                f"only for K32W1 / RW61x boards; {profile.name} ({profile.family}) keeps its DAC key plain",
+            )
+        self.profile = profile
+        self.pki = pki
+        self.hooks = hooks or TestHooks()
+        self.convert = convert
+        self.workdir = Path(workdir)
+        self.log_dir = Path(log_dir) if log_dir is not None else self.workdir / "logs"
+        self.keep = keep
+        self.commissioner = commissioner
+        self.pool = controller_pool
+        self.commission_timeout = commission_timeout
+        self.verdict: Verdict | None = None
+        self.boot: Any = None  # the last hil.boot.BootReport seen
+        self._steps: list[StepRecord] = []
+        self._lock = threading.RLock()
+        self._broken: str | None = None
+        t0 = time.monotonic()
+        if device is None:
+            device = DeviceCredentials.for_board(pki, profile, seed, dac_issuer=self.hooks.foreign_pai)
+        self.device = device
+        self._credentials_s = time.monotonic() - t0
+        self.fingerprint = self._fingerprint()
+
+    # -- what the board is -----------------------------------------------------------------------------
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for part in (self.profile.name, self.pki.id, self.device.fingerprint(), self.convert, self.hooks):
+            h.update(repr(part).encode() + b"|")
+        return h.hexdigest()[:16]
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The states this plan goes through, in order."""
+        return tuple(s for s in STATES if s != "converted" or self.convert)
+
+    def _record(self) -> BoardRecord:
+        return BoardRecord.load(self.profile.name)
 
     @property
     def state(self) -> str:
-        raise NotImplementedError
+        rec = self._record()
+        return rec.state if rec.plan == self.fingerprint and rec.state in self.path else "off"
 
     @property
     def broken(self) -> str | None:
-        raise NotImplementedError
+        return self._broken or self._record().broken.get(self.fingerprint)
 
     @property
     def steps(self) -> list[StepRecord]:
-        raise NotImplementedError
+        return list(self._steps)
 
+    # -- transitions -----------------------------------------------------------------------------------
     def ensure(self, state: str) -> StepResults:
-        raise NotImplementedError
+        """Bring the board to `state` (or leave it: a later state includes the earlier ones)."""
+        if state not in STATES:
+            raise InputError.field("state", state, "one of " + ", ".join(STATES))
+        if state not in self.path:
+            raise InputError.field(
+                "state",
+                state,
+                f"one of {', '.join(self.path)} for this plan (board {self.profile.name}: "
+                "convert=False; plan with convert=True on a K32W1 / RW61x board)",
+            )
+        with self._lock:
+            self._fail_fast()
+            results = StepResults(self.state)
+            path = self.path
+            while path.index(results.state) < path.index(state):
+                target = path[path.index(results.state) + 1]
+                self._transition(target, results)
+                results.state = target
+            return results
 
+    def _fail_fast(self) -> None:
+        reason = self.broken
+        if reason is not None:
+            raise BoardBroken(f"{self.profile.name}: broken earlier in this session: {reason}")
+
+    def _transition(self, target: str, results: StepResults) -> None:
+        run = {"provisioned": self._provision, "converted": self._convert, "commissioned": self._commission}
+        try:
+            run[target](results)
+        except _StepFailed as failed:
+            exc = failed.args[0]
+            if not isinstance(exc, InputError):  # a bad plan is refused before the board is touched
+                self._mark_broken(f"{target}: {exc}")
+            raise exc from None
+        rec = self._record()
+        rec.plan, rec.state = self.fingerprint, target
+        rec.updated = time.time()
+        if target == "converted":
+            rec.converted = True
+        rec.save()
+
+    def _mark_broken(self, reason: str) -> None:
+        self._broken = reason
+        rec = self._record()
+        rec.broken[self.fingerprint] = reason
+        if rec.plan == self.fingerprint:  # what the board holds is no longer known to be this plan's
+            rec.state = "off"
+        rec.save()
+
+    def _step(self, results: StepResults, name: str, fn: Callable[[dict[str, Any]], T]) -> T:
+        """Run one step, time it, record it (ok or not); failures become _StepFailed(HilError)."""
+        details: dict[str, Any] = {}
+        t0 = time.monotonic()
+        try:
+            value = fn(details)
+        except HilError as exc:
+            self._add(results, StepRecord(name, False, time.monotonic() - t0, {**details, "error": str(exc)}))
+            raise _StepFailed(exc) from exc
+        except Exception as exc:  # a bug or an OS error: still a broken board, with the reason
+            error = BoardError(f"{name}: {type(exc).__name__}: {exc}")
+            self._add(
+                results, StepRecord(name, False, time.monotonic() - t0, {**details, "error": str(error)})
+            )
+            raise _StepFailed(error) from exc
+        self._add(results, StepRecord(name, True, time.monotonic() - t0, details))
+        return value
+
+    def _add(self, results: StepResults, record: StepRecord) -> None:
+        results.steps.append(record)
+        self._steps.append(record)
+
+    # provisioned: credentials, factory data, flash (+ app), boot report
+    def _provision(self, results: StepResults) -> None:
+        device, pki, profile = self.device, self.pki, self.profile
+
+        def credentials(d: dict[str, Any]) -> None:
+            d.update(
+                dac_serial=device.dac_serial,
+                discriminator=device.discriminator,
+                iterations=device.iterations,
+                serial_number=device.serial_number,
+                pki=pki.id,
+            )
+            if self.hooks.active:
+                d["test_hooks"] = self.hooks.describe()
+
+        self._step(results, "credentials", credentials)
+        results.steps[-1].seconds = self._steps[-1].seconds = self._credentials_s
+
+        def build(d: dict[str, Any]) -> factory.FactoryDataBuild:
+            fd = factory.build(pki, device, profile, self.hooks)
+            d.update(sha256=fd.sha256, layout=fd.layout)
+            if self.keep:
+                d["files"] = str(self._keep_artefacts(fd))
+            return fd
+
+        fd = self._step(results, "factory-data", build)
+        app = self._step(results, "app-image", lambda d: self._app(d))
+        flashed: list[board_io.FlashResult] = []
+
+        def flash(d: dict[str, Any]) -> None:
+            d["programmer"] = profile.programmer
+            result = board_io.flash_and_boot(profile, fd.image, app)
+            flashed.append(result)
+            d.update(writes=[r.summary() for r in result.reports], app=result.app)
+
+        self._step(results, "flash", flash)
+        result = flashed[0]
+        results.steps[-1].seconds = self._steps[-1].seconds = result.flash_s
+        self._step(results, "boot", lambda d: self._judge_boot(d, result.boot, "plain", result.boot_s))
+        results.steps[-1].seconds = self._steps[-1].seconds = result.boot_s
+        rec = self._record()
+        rec.pki, rec.vid, rec.pid = pki.id, pki.vid, pki.pid
+        rec.discriminator, rec.passcode = device.discriminator, device.passcode
+        rec.dac_serial, rec.factory_data_sha256, rec.converted = device.dac_serial, fd.sha256, False
+        rec.save_paa(pki.paa_der)
+        rec.save()
+
+    def _app(self, d: dict[str, Any]) -> bytes | None:
+        app = board_io.app_for(self.profile)
+        d["app"] = board_io.describe_app(app)
+        return app
+
+    def _judge_boot(self, d: dict[str, Any], report: Any, dac_key: str | None, seconds: float) -> None:
+        self.boot = report
+        if report is None:
+            d["boot"] = "not observed (no console_port in boards.toml)"
+            return
+        d["boot"] = report.summary()
+        if self.keep:
+            atomic_write_text(self.workdir / f"{self.profile.name}-boot.log", "\n".join(report.lines) + "\n")
+        report.raise_if_not_provisioned()
+        if dac_key is not None and report.dac_key not in (None, dac_key):
+            raise FirmwareError(
+                f"{self.profile.name}: booted with dac_key={report.dac_key}, expected {dac_key}"
+            )
+
+    # converted: NXP's conversion app, the blob in flash, the normal app's boot
+    def _convert(self, results: StepResults) -> None:
+        converted: list[Any] = []
+
+        def convert(d: dict[str, Any]) -> None:
+            report, boot_report = board_io.convert_and_boot(self.profile)
+            converted.append(boot_report)
+            d.update(conversion=report.summary(), blob_length=report.blob_length, polls=report.polls)
+
+        self._step(results, "convert", convert)
+        self._step(results, "boot", lambda d: self._judge_boot(d, converted[0], "sss-blob", 0.0))
+
+    # commissioned: the real commissioner against the session's PAA
+    def _commission(self, results: StepResults) -> None:
+        def attempt(d: dict[str, Any]) -> None:
+            verdict = self._attempt(None, None, "ip", self.commission_timeout)
+            results.verdict = verdict
+            d.update(verdict=verdict.summary(), log=str(verdict.log_path) if verdict.log_path else None)
+            verdict.raise_for_failure()
+
+        self._step(results, "commission", attempt)
+
+    def _attempt(
+        self,
+        paas: PaaInput | Sequence[PaaInput] | None,
+        passcode: int | None,
+        by: str,
+        timeout: float,
+    ) -> Verdict:
+        verdict = commission_board(
+            self.profile,
+            self.device.passcode if passcode is None else passcode,
+            self.pki.paa if paas is None else paas,
+            discriminator=self.device.discriminator,
+            commissioner=self.commissioner,
+            pool=self.pool,
+            by=by,
+            timeout=timeout,
+            log_dir=self.log_dir,
+        )
+        self.verdict = verdict
+        if self.keep:
+            import json
+
+            atomic_write_text(
+                self.workdir / f"{self.profile.name}-verdict.json", json.dumps(verdict.to_dict(), indent=1)
+            )
+        return verdict
+
+    # -- extra attempts, node config ---------------------------------------------------------------------
     def commission(
         self,
         *,
@@ -150,7 +414,43 @@ class Strategy:
         by: str = "ip",
         timeout: float | None = None,
     ) -> Verdict:
-        raise NotImplementedError
+        """One commissioning attempt (after bringing the board to its pre-commissioning state); the
+        Verdict, success or not: neither the state nor `broken` changes. Negative tests use it."""
+        self.ensure(self.path[-2])
+        with self._lock:
+            results = StepResults(self.state)
+
+            def attempt(d: dict[str, Any]) -> Verdict:
+                verdict = self._attempt(paas, passcode, by, timeout or self.commission_timeout)
+                d.update(verdict=verdict.summary(), log=str(verdict.log_path) if verdict.log_path else None)
+                return verdict
+
+            try:
+                return self._step(results, "commission", attempt)
+            except _StepFailed as failed:
+                raise failed.args[0] from None
 
     def node_config(self) -> NodeConfig:
-        raise NotImplementedError
+        """The NodeConfig the board's firmware built at its last boot (signer: the board itself)."""
+        from hil.emulator.firmware_link import node_config
+
+        return node_config(self.profile)
+
+    # -- artefacts -------------------------------------------------------------------------------------
+    def _keep_artefacts(self, fd: factory.FactoryDataBuild) -> Path:
+        """PKI and device files with generate_certs.py's names, factory_data.bin; secrets mode 0600."""
+        out = self.workdir / self.profile.name
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data, secret in self.pki.files():
+            atomic_write(out / name, data, secret=secret)
+        ids = f"{self.pki.vid:X}-{self.pki.pid:X}"
+        atomic_write(out / f"Chip-DAC-NXP-{ids}-Cert.der", self.device.dac.cert_der())
+        atomic_write(out / f"Chip-DAC-NXP-{ids}-Key.der", self.device.dac.key_der(), secret=True)
+        atomic_write(out / "factory_data.bin", fd.image, secret=True)  # holds the DAC private key
+        atomic_write_text(
+            out / "onboarding.txt",
+            f"qr_code={self.device.qr_code(self.pki)}\nmanual_code={self.device.manual_code()}\n"
+            f"discriminator={self.device.discriminator}\n",
+            secret=True,  # the codes carry the passcode
+        )
+        return out
