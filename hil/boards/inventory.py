@@ -24,6 +24,8 @@ Schema (every key optional unless marked; addresses are TOML integers, 0x... hex
     jlink_ip = "192.168.1.20:19020"   # J-Link over IP
     [board.NAME.options]              # passed to the programmer backend (e.g. the RT flashloader image)
     [board.NAME.emulator]             # passed to the emulated ROM (e.g. the DK6 MAC address)
+    labgrid_place = "k32w1-03"        # a board in a labgrid lab (hil.lab.config): reached through the place
+    [lab]                             # the lab: coordinator = "host:20408", lease_seconds = 30
 
 Every schema error names the file, the board and the key, and exits 2 through `ConfigError`.
 """
@@ -34,7 +36,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -44,6 +46,7 @@ from hil.boards.families import FAMILIES, Family
 from hil.boards.mapfile import find_symbol_in_map
 from hil.boards.profile import BoardProfile
 from hil.errors import ConfigError, InputError
+from hil.lab.config import LabConfig, check_place_name, parse_lab_table
 from hil.programmers.base import Connection
 
 # Serial programmers need a port on a real board; J-Link needs a serial number or an IP address.
@@ -55,7 +58,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _INT_KEYS = ("factory_data_address", "factory_data_size", "sector_size", "app_address", "app_size")
 _STR_KEYS = ("family", "programmer", "factory_data_symbol", "map_file", "elf", "aes_key", "aes_key_file")
 _TABLE_KEYS = ("connection", "options", "emulator")
-_BOARD_KEYS = frozenset({"emulated", *_INT_KEYS, *_STR_KEYS, *_TABLE_KEYS})
+_BOARD_KEYS = frozenset({"emulated", "labgrid_place", *_INT_KEYS, *_STR_KEYS, *_TABLE_KEYS})
 _TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 _CONNECTION_KEYS = {"port": str, "baudrate": int, "timeout_ms": int, "jlink_serial": int, "jlink_ip": str}
 
@@ -66,6 +69,7 @@ class Inventory:
 
     boards: Mapping[str, BoardProfile]
     path: Path | None
+    lab: LabConfig = field(default_factory=LabConfig)  # the [lab] table (labgrid coordinator, lease)
 
     def get(self, name: str) -> BoardProfile:
         try:
@@ -111,15 +115,16 @@ def load_inventory(path: Path | str | None = None) -> Inventory:
         raise ConfigError(f"{path}: cannot read the board inventory: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    extra = set(data) - {"board"}
+    extra = set(data) - {"board", "lab"}
     if extra:
         raise ConfigError(
-            f"{path}: unknown top-level key(s) {', '.join(sorted(extra))}; allowed: [board.NAME]"
+            f"{path}: unknown top-level key(s) {', '.join(sorted(extra))}; allowed: [board.NAME], [lab]"
         )
+    lab = parse_lab_table(path, data.get("lab", {}))
     boards = data.get("board", {})
     if not isinstance(boards, dict) or not boards:
         raise ConfigError(f"{path}: no [board.NAME] tables; define at least one board")
-    return _build(boards, path)
+    return _build(boards, path, lab)
 
 
 def get_board(name: str, path: Path | str | None = None) -> BoardProfile:
@@ -127,11 +132,11 @@ def get_board(name: str, path: Path | str | None = None) -> BoardProfile:
     return load_inventory(path).get(name)
 
 
-def _build(boards: Mapping[str, Any], path: Path | None) -> Inventory:
+def _build(boards: Mapping[str, Any], path: Path | None, lab: LabConfig | None = None) -> Inventory:
     profiles = {}
     for name, table in boards.items():
         profiles[name] = _ProfileBuilder(path, name, table).build()
-    return Inventory(MappingProxyType(profiles), path)
+    return Inventory(MappingProxyType(profiles), path, lab or LabConfig())
 
 
 class _ProfileBuilder:
@@ -190,7 +195,8 @@ class _ProfileBuilder:
         if emulated:
             self._check_in_flash(fam, "factory_data_address", address, size)
             self._check_in_flash(fam, "app_address", app_address, app_size)
-        connection = self._connection(emulated, programmer)
+        place = self._labgrid_place()
+        connection = self._connection(emulated, programmer, lab=place is not None)
         return BoardProfile(
             name=self.name,
             family=fam.name,
@@ -207,7 +213,14 @@ class _ProfileBuilder:
             options=MappingProxyType(dict(self._table("options"))),
             emulator=MappingProxyType(dict(self._table("emulator"))),
             source=self.path,
+            labgrid_place=place,
         )
+
+    def _labgrid_place(self) -> str | None:
+        place = self.get("labgrid_place", str)
+        if place is not None and (allowed := check_place_name(place)):
+            raise self.error("labgrid_place", f"{place!r}: {allowed}")
+        return place
 
     def _table(self, key: str) -> Mapping[str, Any]:
         value = self.table.get(key, {})
@@ -246,7 +259,7 @@ class _ProfileBuilder:
                 key, f"0x{address:X}+0x{size:X} is outside the emulated {fam.name} flash ({windows})"
             )
 
-    def _connection(self, emulated: bool, programmer: str) -> Connection:
+    def _connection(self, emulated: bool, programmer: str, *, lab: bool = False) -> Connection:
         table = self._table("connection")
         for key, value in table.items():
             typ = _CONNECTION_KEYS.get(key)
@@ -257,7 +270,7 @@ class _ProfileBuilder:
         jlink_ip = table.get("jlink_ip")
         if jlink_ip is not None and ":" not in jlink_ip:
             jlink_ip = f"{jlink_ip}:19020"  # pylink needs host:port; 19020 is J-Link's TCP/IP port
-        if not emulated:
+        if not emulated and not lab:  # a lab board's ports come from its labgrid place
             if programmer in SERIAL_PROGRAMMERS and not table.get("port"):
                 raise self.error(
                     "connection.port", f"missing; a real board programmed by {programmer} needs it"

@@ -35,6 +35,7 @@ class BoardProfile:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # for the backend
     emulator: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # for the ROM emulator
     source: Path | None = None  # the boards.toml it came from (None: built-in default inventory)
+    labgrid_place: str | None = None  # a lab board: its labgrid place (hil.lab), which gives its ports
 
     @property
     def spec(self) -> Family:
