@@ -128,6 +128,19 @@ def supports_conversion(profile: BoardProfile) -> bool:
     return blob_format(profile.family) is not None
 
 
+def _verdict_details(verdict: Verdict) -> dict[str, Any]:
+    t = verdict.timings
+    out: dict[str, Any] = {"verdict": verdict.summary(), "stage": verdict.stage.value}
+    if verdict.attestation is not None:
+        out["attestation"] = str(verdict.attestation)
+    for name in ("controller_start_s", "pase_s", "commission_s"):
+        value = getattr(t, name)
+        if value is not None:
+            out[name] = round(value, 3)
+    out["log"] = str(verdict.log_path) if verdict.log_path else None
+    return out
+
+
 class _StepFailed(Exception):
     """Internal: carries the HilError of a failed step after it was recorded."""
 
@@ -156,6 +169,7 @@ class Strategy:
         commissioner: str = "controller",
         log_dir: str | Path | None = None,
         commission_timeout: float = DEFAULT_TIMEOUT,
+        on_step: Callable[[StepRecord], None] | None = None,
     ) -> None:
         if commissioner not in COMMISSIONERS:
             raise InputError.field("commissioner", commissioner, "one of " + ", ".join(COMMISSIONERS))
@@ -177,6 +191,7 @@ class Strategy:
         self.commissioner = commissioner
         self.pool = controller_pool
         self.commission_timeout = commission_timeout
+        self.on_step = on_step
         self.verdict: Verdict | None = None
         self.boot: Any = None  # the last hil.boot.BootReport seen
         self._steps: list[StepRecord] = []
@@ -239,6 +254,17 @@ class Strategy:
                 results.state = target
             return results
 
+    def forget(self) -> None:
+        """Forget what is recorded for this plan (state and broken mark): the next `ensure` provisions
+        from scratch. For an explicit re-run (`hil provision`), never for tests in cascade."""
+        with self._lock:
+            self._broken = None
+            rec = self._record()
+            rec.broken.pop(self.fingerprint, None)
+            if rec.plan == self.fingerprint:
+                rec.state = "off"
+            rec.save()
+
     def _fail_fast(self) -> None:
         reason = self.broken
         if reason is not None:
@@ -268,8 +294,15 @@ class Strategy:
             rec.state = "off"
         rec.save()
 
-    def _step(self, results: StepResults, name: str, fn: Callable[[dict[str, Any]], T]) -> T:
-        """Run one step, time it, record it (ok or not); failures become _StepFailed(HilError)."""
+    def _step(
+        self,
+        results: StepResults,
+        name: str,
+        fn: Callable[[dict[str, Any]], T],
+        seconds: Callable[[], float | None] = lambda: None,
+    ) -> T:
+        """Run one step, time it, record it (ok or not); failures become _StepFailed(HilError).
+        `seconds`: the step's own measurement when the wall time of `fn` is not it."""
         details: dict[str, Any] = {}
         t0 = time.monotonic()
         try:
@@ -283,12 +316,17 @@ class Strategy:
                 results, StepRecord(name, False, time.monotonic() - t0, {**details, "error": str(error)})
             )
             raise _StepFailed(error) from exc
-        self._add(results, StepRecord(name, True, time.monotonic() - t0, details))
+        measured = seconds()
+        self._add(
+            results, StepRecord(name, True, time.monotonic() - t0 if measured is None else measured, details)
+        )
         return value
 
     def _add(self, results: StepResults, record: StepRecord) -> None:
         results.steps.append(record)
         self._steps.append(record)
+        if self.on_step is not None:
+            self.on_step(record)
 
     # provisioned: credentials, factory data, flash (+ app), boot report
     def _provision(self, results: StepResults) -> None:
@@ -305,8 +343,7 @@ class Strategy:
             if self.hooks.active:
                 d["test_hooks"] = self.hooks.describe()
 
-        self._step(results, "credentials", credentials)
-        results.steps[-1].seconds = self._steps[-1].seconds = self._credentials_s
+        self._step(results, "credentials", credentials, lambda: self._credentials_s)
 
         def build(d: dict[str, Any]) -> factory.FactoryDataBuild:
             fd = factory.build(pki, device, profile, self.hooks)
@@ -325,11 +362,11 @@ class Strategy:
             flashed.append(result)
             d.update(writes=[r.summary() for r in result.reports], app=result.app)
 
-        self._step(results, "flash", flash)
+        self._step(results, "flash", flash, lambda: flashed[0].flash_s)
         result = flashed[0]
-        results.steps[-1].seconds = self._steps[-1].seconds = result.flash_s
-        self._step(results, "boot", lambda d: self._judge_boot(d, result.boot, "plain", result.boot_s))
-        results.steps[-1].seconds = self._steps[-1].seconds = result.boot_s
+        self._step(
+            results, "boot", lambda d: self._judge_boot(d, result.boot, "plain"), lambda: result.boot_s
+        )
         rec = self._record()
         rec.pki, rec.vid, rec.pid = pki.id, pki.vid, pki.pid
         rec.discriminator, rec.passcode = device.discriminator, device.passcode
@@ -342,7 +379,7 @@ class Strategy:
         d["app"] = board_io.describe_app(app)
         return app
 
-    def _judge_boot(self, d: dict[str, Any], report: Any, dac_key: str | None, seconds: float) -> None:
+    def _judge_boot(self, d: dict[str, Any], report: Any, dac_key: str | None) -> None:
         self.boot = report
         if report is None:
             d["boot"] = "not observed (no console_port in boards.toml)"
@@ -358,22 +395,19 @@ class Strategy:
 
     # converted: NXP's conversion app, the blob in flash, the normal app's boot
     def _convert(self, results: StepResults) -> None:
-        converted: list[Any] = []
-
         def convert(d: dict[str, Any]) -> None:
-            report, boot_report = board_io.convert_and_boot(self.profile)
-            converted.append(boot_report)
+            report = board_io.convert(self.profile)
             d.update(conversion=report.summary(), blob_length=report.blob_length, polls=report.polls)
 
         self._step(results, "convert", convert)
-        self._step(results, "boot", lambda d: self._judge_boot(d, converted[0], "sss-blob", 0.0))
+        self._step(results, "boot", lambda d: self._judge_boot(d, board_io.reboot(self.profile), "sss-blob"))
 
     # commissioned: the real commissioner against the session's PAA
     def _commission(self, results: StepResults) -> None:
         def attempt(d: dict[str, Any]) -> None:
             verdict = self._attempt(None, None, "ip", self.commission_timeout)
             results.verdict = verdict
-            d.update(verdict=verdict.summary(), log=str(verdict.log_path) if verdict.log_path else None)
+            d.update(_verdict_details(verdict))
             verdict.raise_for_failure()
 
         self._step(results, "commission", attempt)
@@ -422,7 +456,7 @@ class Strategy:
 
             def attempt(d: dict[str, Any]) -> Verdict:
                 verdict = self._attempt(paas, passcode, by, timeout or self.commission_timeout)
-                d.update(verdict=verdict.summary(), log=str(verdict.log_path) if verdict.log_path else None)
+                d.update(_verdict_details(verdict))
                 return verdict
 
             try:

@@ -107,16 +107,16 @@ def flash_and_boot(
     return FlashResult(reports, report, describe_app(app), t1 - t0, t2 - t1)
 
 
-def convert_and_boot(
-    profile: BoardProfile, *, retries: int = 3, boot_timeout: float = BOOT_TIMEOUT
-) -> tuple[conversion.ConversionReport, boot.BootReport | None]:
-    """NXP's conversion flow on the factory data already in the board, then the boot of the normal app.
+def convert(profile: BoardProfile, *, retries: int = 3) -> conversion.ConversionReport:
+    """NXP's conversion flow on the factory data already in the board (hil.conversion): conversion app,
+    reset, poll the region until tag 4 is a blob, normal app, reset."""
+    return conversion.convert_dac(profile, retries=retries)
 
-    hil.conversion writes the conversion app, resets, polls the region until tag 4 is a blob, writes the
-    normal app and resets; one more reset here gives the converted board's boot report on a console
-    opened before it (the conversion app's own boot may be cut short by the reset, as on silicon).
-    """
-    report = conversion.convert_dac(profile, retries=retries)
+
+def reboot(profile: BoardProfile, *, boot_timeout: float = BOOT_TIMEOUT) -> boot.BootReport | None:
+    """Reset through the programmer and read the boot from a console opened before it (None: a real
+    board without a console). After a conversion this is the converted board's first full boot: the
+    conversion app's own boot may be cut short by the flow's reset, as on silicon."""
     if not _console_configured(profile):
-        return report, None
-    return report, boot.reboot(profile, timeout=boot_timeout)
+        return None
+    return boot.reboot(profile, timeout=boot_timeout)
