@@ -37,8 +37,10 @@ which on a pty can discard the command before the emulator has read it (measured
 a fresh pty of a loaded 2-core machine). The data then arrives without its command, is skipped, and the
 host times out. No emulator can recover a command it never received; the framing rules above make the
 retry clean (sdp.py paces the transfer and retries it; the bare `sdphost write-file` may need a rerun).
-- A reset given to the flashloader reboots into the ROM's serial downloader (the boot pins still select
-  it); the flashloader in OCRAM is not started again without a new JUMP_ADDRESS.
+
+Open question: spsdk's device database lists SDP as the RT1166/RT117x ROM protocol (and the RT1170 board
+here follows it), but an NXP support answer (community.nxp.com, "Need RT1170 FOTA example") says the RT1170
+ROM speaks the MCU bootloader and loads the flashloader with `blhost load-image`. A real RT1170 decides.
 """
 
 from __future__ import annotations

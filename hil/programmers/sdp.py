@@ -77,12 +77,19 @@ class SdpProgrammer(BlhostProgrammer):
 
     def _open(self) -> None:
         image, load, jump = self._flashloader()
-        if self._rom_answers():
+        self.flashloader_started = self._rom_answers()
+        if self.flashloader_started:
             self._load_and_jump(image, load, jump)
-            self.flashloader_started = True
         try:
             self._connect_mboot()
         except ProgrammerError as exc:
+            if not self.flashloader_started:
+                raise self.fail(
+                    "connect",
+                    None,
+                    "neither the ROM (SDP) nor a flashloader (mboot) answers; is the board powered and in "
+                    "serial-download mode (boot pins)?",
+                ) from exc
             raise self.fail(
                 "start flashloader",
                 jump,

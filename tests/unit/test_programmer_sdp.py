@@ -22,6 +22,7 @@ from hil.emulator.flashloader_image import (
     build_emulated_flashloader,
     find_ivt,
 )
+from hil.emulator.pty import PtyPort
 from hil.emulator.rom_sdp import STATUS_INVALID_IVT, SdpCommand
 from hil.errors import ConfigError, ProgrammerError, TransientError
 from hil.programmers import backend
@@ -139,6 +140,17 @@ def test_jump_to_an_image_that_is_not_the_emulated_flashloader_fails_clearly(tmp
     message = str(err.value)
     assert "start flashloader at 0x20208400" in message
     assert f"error status 0x{STATUS_INVALID_IVT:08X}" in message
+
+
+def test_a_silent_port_is_a_clear_error():
+    with emulated_mcu("rt1060") as mcu:
+        profile = mcu.profile(timeout_ms=FAST_MS)
+    silent = PtyPort()  # nobody serves it
+    try:
+        with pytest.raises(ProgrammerError, match=r"neither the ROM \(SDP\) nor a flashloader"):
+            SdpProgrammer.open(replace(profile.connection, port=silent.path), profile)
+    finally:
+        silent.close()
 
 
 def test_flashloader_configuration_errors(tmp_path):
