@@ -72,7 +72,12 @@ def backend(name: str) -> Any:
 
 
 def resolve_connection(profile: BoardProfile) -> Connection:
-    """The connection to use: the profile's for a real board; the running process's for an emulated one."""
+    """The connection to use: the profile's for a real board; the running process's for an emulated one;
+    the held labgrid place's (ports bridged to local ptys) for a lab board."""
+    if profile.labgrid_place:
+        from hil.lab.places import lab_connection
+
+        return lab_connection(profile)
     if not profile.emulated:
         return profile.connection
     from hil.emulator.board import ensure_running

@@ -1,0 +1,134 @@
+"""A remote serial port (pyserial URL, e.g. rfc2217://host:port) served as a local pty.
+
+Why: spsdk's UART clients (McuBoot, DK6, SDP), blhost and the console reader take a device *path*, not a
+pyserial URL. With a bridge, a lab board's ROM port is `/dev/pts/N` on the test host and every client runs
+unchanged (lab-notes §5): the bytes the client writes to the pty go to the exporter's ser2net, and the
+board's answers come back to the pty.
+
+* The pty's slave end stays open in the bridge (raw mode), so the master never reads EIO between clients;
+  clients open and close the slave path as often as they like.
+* Two threads: pty master -> remote, remote -> pty master. The remote side is pyserial's rfc2217 client,
+  which tops out around 480 KiB/s (it parses each byte in Python, §6.2); the bridge adds almost nothing.
+* Not forwarded: baud rate, DTR/RTS and break set by the client on the local pty. An emulated ROM ignores
+  them; a real board's ISP entry by DTR/RTS (DK6 over FTDI) needs labgrid's own drivers instead.
+* A failure of the remote side (the exporter stopped ser2net because the place was released, the network
+  went away) ends the bridge: `error` says why, and a client then gets no answers, which its own timeout
+  turns into a TransientError; the bridge never raises into the client's thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import tty
+from typing import Any
+
+import serial
+
+from hil.errors import BoardError
+
+OPEN_TIMEOUT = 5.0
+
+
+class PtyBridge:
+    """Serve `url` as a local pty (`port`) until `stop()`. Use as a context manager."""
+
+    def __init__(self, url: str, *, name: str = "", **serial_kwargs: Any) -> None:
+        self.url = url
+        self.name = name or url
+        self.serial_kwargs = serial_kwargs
+        self.master, self.slave = os.openpty()
+        for fd in (self.master, self.slave):
+            os.set_inheritable(fd, False)
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.remote: Any = None
+        self.error: str | None = None
+        self.bytes_up = self.bytes_down = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> PtyBridge:
+        try:
+            self.remote = serial.serial_for_url(self.url, timeout=0.05, **self.serial_kwargs)
+        except (serial.SerialException, OSError) as exc:
+            self._close_fds()
+            raise BoardError(f"{self.name}: cannot open the remote serial port {self.url}: {exc}") from None
+        for target, label in ((self._up, "up"), (self._down, "down")):
+            thread = threading.Thread(target=target, name=f"bridge-{label}-{self.port}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.error is None and not self._stop.is_set()
+
+    def _fail(self, where: str, exc: BaseException) -> None:
+        if not self._stop.is_set() and self.error is None:
+            self.error = f"{where}: {type(exc).__name__}: {exc}"
+        self._stop.set()
+
+    def _up(self) -> None:
+        """pty -> remote."""
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self.master], [], [], 0.1)
+                if not ready:
+                    continue
+                data = os.read(self.master, 65536)
+                if data:
+                    self.remote.write(data)
+                    self.bytes_up += len(data)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self._fail("to the board", exc)
+                return
+
+    def _down(self) -> None:
+        """remote -> pty."""
+        while not self._stop.is_set():
+            try:
+                data = self.remote.read(1)  # returns after at most the 50 ms timeout
+                if not data:
+                    continue
+                waiting = self.remote.in_waiting
+                if waiting:
+                    data += self.remote.read(waiting)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.master, view) :]
+                self.bytes_down += len(data)
+            except (serial.SerialException, OSError, ValueError, AttributeError) as exc:
+                self._fail("from the board", exc)
+                return
+
+    def stop(self) -> None:
+        """Stop the threads, close the remote connection and the pty (idempotent)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(2)
+        self._threads.clear()
+        remote, self.remote = self.remote, None
+        if remote is not None:
+            with contextlib.suppress(Exception):
+                remote.close()
+        self._close_fds()
+
+    def _close_fds(self) -> None:
+        for attr in ("master", "slave"):
+            fd = getattr(self, attr)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                setattr(self, attr, -1)
+
+    def __enter__(self) -> PtyBridge:
+        return self.start() if self.remote is None else self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"PtyBridge({self.port} <-> {self.url}, alive={self.alive})"
