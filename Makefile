@@ -1,5 +1,5 @@
 # nxp-matter-hil: set-up and entry points. Every target creates .venv and installs the project first.
-#   make hil     set up + run the HIL suites on the emulated boards, render the report (the main job)
+#   make hil     set up + run the HIL suites on the emulated boards (2 workers), render the report (the main job)
 #   make test    set up + run all tests
 #   make bench   set up + run the benchmarks (ratios against a baseline measured in the same run)
 #   make report  render reports/allure-report from reports/allure-results (offline, single HTML file)
@@ -43,11 +43,22 @@ $(SYSSTAMP): $(STAMP)
 	@[ -d /data ] || mkdir -p /data 2>/dev/null || echo "warning: /data missing (needed by the CHIP controller)"
 	touch $@
 
+# loadgroup: the plugin's scheduler keeps each board's HIL tests on one worker (other tests spread freely).
 test: setup
-	$(PY) -m pytest -n $(JOBS) -q tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup -q tests
 
-hil: setup
-	$(PY) -m hil demo --out reports/demo
+# The main job: the HIL suites on the emulated inventory, two workers sharing it (each board's tests on one
+# worker, boards locked), allure results + JUnit; then the rendered report, where it is, and the
+# qualification summary. The report is rendered even when tests fail; the exit status is pytest's.
+HIL_JOBS ?= 2
+hil: setup $(ALLURE)
+	@status=0; $(PY) -m pytest tests/hil -n $(HIL_JOBS) --dist loadgroup -q -rs \
+	  --alluredir reports/allure-results --clean-alluredir --junitxml reports/junit.xml || status=$$?; \
+	$(PY) -m hil.reports.render --allure $(ALLURE) reports/allure-results reports/allure-report \
+	  || { [ $$status -ne 0 ] || status=1; }; \
+	echo "JUnit: reports/junit.xml"; \
+	[ -f reports/qualification.md ] && awk '/^## Every step run/{exit} {print}' reports/qualification.md; \
+	exit $$status
 
 bench: setup
 	$(PY) benchmarks/run.py

@@ -48,7 +48,12 @@ from hil.pytest_plugin.state import (
 from hil.reports import records
 from hil.reports.allure import install_redacting_logger
 
-pytest_plugins = ["hil.pytest_plugin.boards", "hil.pytest_plugin.retry", "hil.pytest_plugin.reporting"]
+pytest_plugins = [
+    "hil.pytest_plugin.boards",
+    "hil.pytest_plugin.retry",
+    "hil.pytest_plugin.reporting",
+    "hil.pytest_plugin.fixtures",
+]
 
 __all__ = ["BOARD_PARAM", "FAMILY_MARKERS", "RETRY_PROPERTY", "HilOptions", "HilState"]
 

@@ -55,9 +55,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     where = inventory.path or "the built-in default inventory"
     chosen = f"--hil-target {s.target}" + "".join(f" --hil-board {n}" for n in s.board_names)
     reason = f"no board selected from {where} by {chosen}"
+    if s.target == "real" and not s.board_names and not any(not b.emulated for b in inventory):
+        reason = (
+            f"no real board connected: {where} lists none (--hil-target real); add one with "
+            "emulated = false and a [board.NAME.connection] table"
+        )
     if families and selected:
         reason = f"no selected board of family {'/'.join(families)} ({chosen} selects {len(selected)} boards)"
-    skip = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-board")
+    # The family markers the test would have had, so `-m k32w1 --hil-target real` shows this skip.
+    marks = [pytest.mark.skip(reason=reason), *(getattr(pytest.mark, f) for f in families or FAMILY_MARKERS)]
+    skip = pytest.param(None, marks=marks, id="no-board")
     metafunc.parametrize(BOARD_PARAM, [skip], indirect=True)
 
 
