@@ -417,6 +417,23 @@ def lab_console_port(profile: BoardProfile) -> str:
     return held_place(profile).console_port()
 
 
+def health_check(profile: BoardProfile, *, retries: int = 1) -> str | None:
+    """None if the board's ROM answers its programmer's handshake through the held place, else why not.
+
+    Opening the programmer is the check: it runs the real client's own handshake (DK6 ISP unlock, mboot
+    ping, SDP status, J-Link connect) over the same bridge the tests will use.
+    """
+    from hil import programmers
+    from hil.errors import HilError
+
+    try:
+        programmer = programmers.open_programmer(profile, retries=retries)
+    except HilError as exc:
+        return str(exc)
+    programmer.close()
+    return None
+
+
 def release_all() -> None:
     """Release every place this process holds, in every session (SIGTERM handler, atexit)."""
     with _registry_lock:

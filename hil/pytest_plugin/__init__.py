@@ -5,7 +5,7 @@ A thin adapter over the library (ARCHITECTURE.md): board selection is `hil.lab.s
 the options and per-process set-up; `boards` (parameters, markers, board fixtures), `retry` (categories,
 infrastructure retry, report redaction) and `reporting` (end-of-session files) are registered with it.
 
-Options: --hil-boards PATH, --hil-target emulated|real|all, --hil-board NAME (repeatable), --hil-keep,
+Options: --hil-boards PATH, --hil-target emulated|real|lab|all, --hil-board NAME (repeatable), --hil-keep,
 --hil-lock-timeout SECONDS, --hil-reports DIR.
 
 Boards as parameters. A test (or any fixture it uses) that requests `hil_board_name` runs once per selected
@@ -53,6 +53,7 @@ pytest_plugins = [
     "hil.pytest_plugin.retry",
     "hil.pytest_plugin.reporting",
     "hil.pytest_plugin.fixtures",
+    "hil.pytest_plugin.lab",
 ]
 
 __all__ = ["BOARD_PARAM", "FAMILY_MARKERS", "RETRY_PROPERTY", "HilOptions", "HilState"]

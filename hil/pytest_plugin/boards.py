@@ -148,12 +148,19 @@ def hil_board_profile(hil_board_name: str, hil_inventory: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def hil_board_lock(hil_board_name: str, pytestconfig: pytest.Config) -> Iterator[BoardLock]:
+def hil_board_lock(hil_board_name: str, pytestconfig: pytest.Config) -> Iterator[Any]:
     """Exclusive use of this run's board while this process works on it (see hil.lab.locks).
 
     Held until pytest moves on to another board in this process (the parameter is session-scoped) or the
-    session ends; a timeout is a `BoardLockTimeout`, an infrastructure failure (retried once).
+    session ends; a timeout is a `BoardLockTimeout`, an infrastructure failure (retried once). A lab board
+    (boards.toml `labgrid_place`) is held through its labgrid place instead (hil.pytest_plugin.lab).
     """
+    profile = selection(pytestconfig)[0].get(hil_board_name)
+    if profile.labgrid_place:
+        from hil.pytest_plugin.lab import hold_place
+
+        yield from hold_place(pytestconfig, profile)
+        return
     s = state(pytestconfig)
     timeout = s.lock_timeout
 
