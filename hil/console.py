@@ -63,7 +63,8 @@ class Console:
         deadline = time.monotonic() + timeout
         while b"\n" not in self._partial:
             try:
-                chunk = self._serial.read(4096)
+                # What is there, or one byte: read(4096) would wait out the port timeout on every line.
+                chunk = self._serial.read(self._serial.in_waiting or 1)
             except (serial.SerialException, OSError) as exc:
                 raise BoardError(f"{self.board}: console {self.port}: {exc}") from None
             self._partial += chunk
