@@ -83,7 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--hil-keep",
         action="store_true",
-        help="keep emulated boards' working directories (flash images, logs) after the run",
+        help="keep every board's artefacts (factory data, certificates, keys 0600, logs), not only failing "
+        "boards', and leave emulated board processes running",
     )
     group.addoption(
         "--hil-lock-timeout",

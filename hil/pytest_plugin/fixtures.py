@@ -173,7 +173,9 @@ def hil_cd_signer_files(pytestconfig: pytest.Config) -> tuple[Path, Path] | None
     if not key and not cert:
         return None
     if not key or not cert:
-        pytest.fail("--hil-cd-key and --hil-cd-cert: give both (a CD signing key and its certificate)")
+        pytest.fail(
+            "--hil-cd-key and --hil-cd-cert: give both (a CD signing key and its certificate)", pytrace=False
+        )
     base = pytestconfig.invocation_params.dir
     return base / key, base / cert
 
