@@ -3,6 +3,7 @@ SDK controller, exit codes and one-line errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -145,3 +146,50 @@ def test_help_names_every_step():
         [sys.executable, "-m", "hil", "commission", "--help"], capture_output=True, text=True
     )
     assert run.returncode == 0 and "--paa-trust-store-path" in run.stdout and "101" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("log", "rc", "exit_code"), [("ble_thread_success.log", 0, 0), ("ble_thread_paa_not_found.log", 1, 4)]
+)
+def test_real_board_is_commissioned_with_chip_tool_as_nxp_guide_says(
+    env, tmp_path, monkeypatch, log, rc, exit_code
+):
+    """A real board (boards.toml: no emulation, a Thread dataset): `chip-tool pairing ble-thread` with the
+    recorded passcode and discriminator against a store holding only the recorded PAA. chip-tool itself is
+    a fake that records its argv and prints a recorded chip-tool log (see test_chip_tool.py)."""
+    from test_chip_tool import _FAKE, DATA
+
+    from hil.flow.record import BoardRecord
+
+    inventory = tmp_path / "boards.toml"
+    inventory.write_text(
+        '[board.lab-k32w1]\nfamily = "k32w1"\n[board.lab-k32w1.connection]\njlink_serial = 123\n'
+        '[board.lab-k32w1.options]\nthread_dataset = "0e080000000000010000"\n'
+    )
+    fake = tmp_path / "chip-tool"
+    fake.write_text(_FAKE.format(python=sys.executable))
+    fake.chmod(0o755)
+    run_env = {
+        **env,
+        "HIL_STATE_DIR": str(tmp_path / "state"),
+        "FAKE_CHIP_TOOL_ARGV": str(tmp_path / "argv.json"),
+        "FAKE_CHIP_TOOL_DATA": str(DATA),
+        "FAKE_CHIP_TOOL_LOG": log,
+        "FAKE_CHIP_TOOL_RC": str(rc),
+    }
+    paa = certs.generate_paa("Lab PAA", None)
+    monkeypatch.setenv("HIL_STATE_DIR", str(tmp_path / "state"))
+    record = BoardRecord("lab-k32w1", state="provisioned", passcode=20202021, discriminator=3840)
+    record.save()  # what `hil provision` records for a board (a real board cannot be flashed here)
+    record.save_paa(paa.cert_der())
+    run = hil(
+        run_env, "commission", "--board", "lab-k32w1", "--boards", str(inventory),
+        "--commissioner", "chip-tool", "--chip-tool", str(fake),
+    )  # fmt: skip
+    assert run.returncode == exit_code, run.stdout + run.stderr
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    assert argv[:6] == ["pairing", "ble-thread", "1", "hex:0e080000000000010000", "20202021", "3840"]
+    store = Path(argv[argv.index("--paa-trust-store-path") + 1])
+    assert [p.read_bytes() for p in store.iterdir()] == [paa.cert_der()]
+    if exit_code:
+        assert "101 PaaNotFound" in run.stderr

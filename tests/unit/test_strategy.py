@@ -114,15 +114,17 @@ def test_each_family_is_provisioned_through_its_programmer_and_commissioned(
     assert s.ensure("provisioned").steps == []
 
 
-def test_k32w1_commissioned_after_the_dac_key_conversion(the_lab, pki, pool, tmp_path):
-    s = strategy(the_lab, "k32w1-emu", pki, pool, tmp_path, convert=True)
+@pytest.mark.parametrize(("name", "blob_len"), [("k32w1-emu", 56), ("rw61x-emu", 48)])
+def test_commissioned_after_the_dac_key_conversion(the_lab, pki, pool, tmp_path, name, blob_len):
+    """K32W1 (SSS ELKE blob, 56 bytes) and RW61x (ELS blob, 48 bytes): the node signs through the blob."""
+    s = strategy(the_lab, name, pki, pool, tmp_path, convert=True)
     assert s.path == ("off", "provisioned", "converted", "commissioned")
     first = s.ensure("converted")
     assert [r.name for r in first.steps][-2:] == ["convert", "boot"]
     assert s.boot.dac_key == "sss-blob" and s.state == "converted"
-    # Tag 4 on the board is now the SSS blob (56 bytes), not the plain key.
-    region = programmers.read(the_lab.profile("k32w1-emu"))
-    assert len(codec.parse(region).first_record(4).value) == 56
+    # Tag 4 on the board is now the secure subsystem's blob, not the plain key.
+    region = programmers.read(the_lab.profile(name))
+    assert len(codec.parse(region).first_record(4).value) == blob_len
     results = s.ensure("commissioned")
     assert [r.name for r in results.steps] == ["commission"]
     assert results.verdict is not None and results.verdict.ok, results.verdict
