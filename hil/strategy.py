@@ -22,7 +22,8 @@ API (the pytest fixtures and `hil provision` / `hil commission` stand on it):
     strategy = Strategy(profile, pki, workdir=tmp, controller_pool=pool)  # one per board per session
         # optional keywords: seed (deterministic device credentials), device (a DeviceCredentials),
         # convert (None: boards.toml), hooks (TestHooks, negative tests only), keep (artefacts kept in
-        # workdir, keys 0600), commissioner ("controller" | "chip-tool"), log_dir
+        # workdir, keys 0600), commissioner ("controller" | "chip-tool"; None: controller for emulated
+        # boards, chip-tool for real ones), log_dir (default workdir/logs), on_step (callback per step)
     results = strategy.ensure("provisioned" | "converted" | "commissioned") -> StepResults
         # performs only the missing transitions; StepResults.steps: the StepRecords of this call;
         # StepResults.state: the state reached; StepResults.verdict: the commissioning Verdict, if any.
@@ -166,11 +167,13 @@ class Strategy:
         hooks: TestHooks | None = None,
         controller_pool: ControllerPool | None = None,
         keep: bool = False,
-        commissioner: str = "controller",
+        commissioner: str | None = None,
         log_dir: str | Path | None = None,
         commission_timeout: float = DEFAULT_TIMEOUT,
         on_step: Callable[[StepRecord], None] | None = None,
     ) -> None:
+        if commissioner is None:  # the SDK controller reaches emulated nodes; real boards: chip-tool
+            commissioner = "controller" if profile.emulated else "chip-tool"
         if commissioner not in COMMISSIONERS:
             raise InputError.field("commissioner", commissioner, "one of " + ", ".join(COMMISSIONERS))
         if convert is None:
@@ -386,7 +389,7 @@ class Strategy:
             return
         d["boot"] = report.summary()
         if self.keep:
-            atomic_write_text(self.workdir / f"{self.profile.name}-boot.log", "\n".join(report.lines) + "\n")
+            atomic_write_text(self.workdir / "boot.log", "\n".join(report.lines) + "\n")
         report.raise_if_not_provisioned()
         if dac_key is not None and report.dac_key not in (None, dac_key):
             raise FirmwareError(
@@ -434,9 +437,7 @@ class Strategy:
         if self.keep:
             import json
 
-            atomic_write_text(
-                self.workdir / f"{self.profile.name}-verdict.json", json.dumps(verdict.to_dict(), indent=1)
-            )
+            atomic_write_text(self.workdir / "verdict.json", json.dumps(verdict.to_dict(), indent=1))
         return verdict
 
     # -- extra attempts, node config ---------------------------------------------------------------------
@@ -473,7 +474,7 @@ class Strategy:
     # -- artefacts -------------------------------------------------------------------------------------
     def _keep_artefacts(self, fd: factory.FactoryDataBuild) -> Path:
         """PKI and device files with generate_certs.py's names, factory_data.bin; secrets mode 0600."""
-        out = self.workdir / self.profile.name
+        out = self.workdir
         out.mkdir(parents=True, exist_ok=True)
         for name, data, secret in self.pki.files():
             atomic_write(out / name, data, secret=secret)

@@ -42,7 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Example: hil commission --board k32w1-emu --paa-trust-store-path ./paa-store",
     )
     p.add_argument("--board", required=True, metavar="NAME", help="board name (see `hil boards list`)")
-    p.add_argument("--commissioner", choices=COMMISSIONERS, default="controller", help="default: controller")
+    p.add_argument(
+        "--commissioner",
+        choices=COMMISSIONERS,
+        help="default: controller for an emulated board, chip-tool for a real one",
+    )
     p.add_argument(
         "--paa-trust-store-path", type=Path, metavar="DIR", help="PAA store (default: the provisioning PAA)"
     )
@@ -101,7 +105,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
         passcode,
         paas,  # type: ignore[arg-type]
         discriminator=record.discriminator,
-        commissioner=args.commissioner,
+        commissioner=args.commissioner or ("controller" if profile.emulated else "chip-tool"),
         by=args.by,
         timeout=args.timeout,
         log_dir=log_dir,

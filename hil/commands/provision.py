@@ -97,7 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     conv.add_argument("--no-convert", dest="convert", action="store_const", const=False, help="keep it plain")
     flow.add_argument(
-        "--commissioner", choices=COMMISSIONERS, default="controller", help="default: controller (emulated)"
+        "--commissioner",
+        choices=COMMISSIONERS,
+        help="default: controller for an emulated board, chip-tool for a real one",
     )
     flow.add_argument("--no-commission", action="store_true", help="stop once the board is provisioned")
     flow.add_argument(

@@ -65,7 +65,7 @@ def test_provision_k32w1_end_to_end_then_commission_again(env, tmp_path):
     assert re.search(r"^verdict: commissioned node \d+ by ip in \d+\.\d\d s$", run.stdout, re.M)
     assert "dac_key=sss-blob" in run.stdout and "k32w1-emu: commissioned;" in run.stdout
     # Artefacts with NXP's names; secrets 0600; no secret in the output.
-    files = out / "k32w1-emu"
+    files = out
     for name in ("Chip-DAC-NXP-1037-A220-Key.der", "Chip-PAA-NXP-Key.der", "factory_data.bin"):
         assert stat.S_IMODE((files / name).stat().st_mode) == 0o600, name
     dac_key = certs.load_private_key(files / "Chip-DAC-NXP-1037-A220-Key.der")
