@@ -422,12 +422,28 @@ def hil_board(
         commissioner="controller" if board.emulated else "chip-tool",
         log_dir=workdir / "logs",
     )
+    _forget_earlier_session(strategy)
     yield HilBoard(board, strategy, pki, device_credentials, factory_data, workdir)
     close = getattr(strategy, "close", None)
     if close is not None:
         close()
     if not s.keep and board.name not in pytestconfig.stash[_FAILED_BOARDS]:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _forget_earlier_session(strategy: Strategy) -> None:
+    """A session walks each board through the states itself: progress or a broken mark that an earlier
+    session with the same plan (the same --hil-seed) left in the board's record is dropped, so every test
+    sees the states this session reached (a converted board is not 'just provisioned')."""
+    from hil.flow.record import BoardRecord
+
+    record = BoardRecord.load(strategy.profile.name)
+    fingerprint = strategy.fingerprint
+    if (record.plan == fingerprint and record.state != "off") or fingerprint in record.broken:
+        record.broken.pop(fingerprint, None)
+        if record.plan == fingerprint:
+            record.state = "off"
+        record.save()
 
 
 def _report_steps(hb: HilBoard, records: list[StepRecord], error: BaseException | None = None) -> None:

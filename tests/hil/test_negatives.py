@@ -24,7 +24,7 @@ from hil.flow.credentials import with_changes
 from hil.flow.factory import flip_payload_byte
 from hil.matter import certs
 from hil.pytest_plugin.fixtures import HilBoard, with_aes_key
-from hil.reports import attach_file, step
+from hil.reports import attach_file, register_private_key, step
 from hil.strategy import BoardBroken
 
 pytestmark = [pytest.mark.nightly]
@@ -33,7 +33,10 @@ pytestmark = [pytest.mark.nightly]
 @pytest.fixture(scope="session")
 def unrelated_paa(pki) -> certs.Credential:
     """A PAA of the same vendor that issued nothing here: one per session, so one extra controller."""
-    return certs.generate_paa("HIL unrelated PAA", pki.vid)
+    paa = certs.generate_paa("HIL unrelated PAA", pki.vid)
+    assert paa.key is not None
+    register_private_key(paa.key)
+    return paa
 
 
 def test_trust_store_without_the_session_paa_refuses_with_101(
