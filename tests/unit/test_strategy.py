@@ -25,7 +25,7 @@ from hil.commissioning import controller as controller_mod
 from hil.commissioning.controller import ControllerPool
 from hil.commissioning.sandbox import Sandbox
 from hil.commissioning.verdict import AttestationResult, Stage
-from hil.emulator.board import find_running
+from hil.emulator.board import ensure_running, find_running
 from hil.errors import AttestationError, FirmwareError, InputError
 from hil.factory_data import codec
 from hil.flow import DeviceCredentials, Pki, TestHooks
@@ -248,8 +248,8 @@ def test_vid_pid_mismatch_is_refused_before_the_board_is_touched(the_lab, pki, p
     other = Pki.generate(0x1037, 0xA220, cd_signer=cd_signer())  # type: ignore[arg-type]
     device = DeviceCredentials.for_board(other, "k32w0x1-emu")
     s = strategy(the_lab, "k32w0x1-emu", pki, pool, tmp_path, device=device)
+    handle = ensure_running(the_lab.profile("k32w0x1-emu"))  # running, so "untouched" means something
     before = the_lab.flash_file("k32w0x1-emu").read_bytes()
-    handle = find_running("k32w0x1-emu")
     resets = handle.status()["resets"]
     with pytest.raises(InputError, match=r"dac-vid-pid|pai-vid-pid|dac-chain") as exc:
         s.ensure("provisioned")
