@@ -28,7 +28,9 @@ API (the pytest fixtures and `hil provision` / `hil commission` stand on it):
         # performs only the missing transitions; StepResults.steps: the StepRecords of this call;
         # StepResults.state: the state reached; StepResults.verdict: the commissioning Verdict, if any.
         # Raises the transition's HilError (InputError 2 before anything touches the board; BoardError /
-        # FirmwareError 3; AttestationError / CommissioningError 4) and marks the board broken.
+        # FirmwareError 3; AttestationError / CommissioningError 4) and marks the board broken (not for
+        # an InputError: a refused plan leaves the board untouched).
+    strategy.forget()         # drop this plan's record and broken mark (explicit re-runs: hil provision)
     strategy.state            -> "off" | "provisioned" | "converted" | "commissioned"
     strategy.broken           -> str | None   (the recorded reason; later ensure() raises BoardBroken)
     strategy.steps            -> list[StepRecord]   every step performed by this strategy, for the report
@@ -51,7 +53,9 @@ Test hooks (hil.flow.TestHooks, negative tests only; each documented with the fa
     TestHooks(foreign_pai=other_pai)          DAC issued by another PAI              -> 301 at attestation
     TestHooks(corrupt_factory_data=hil.flow.factory.flip_payload_byte)
                                               SHA-256 check fails at boot            -> FirmwareError, broken
-    Pki.generate(..., cd_signer=(rogue_key, rogue_cert))  CD signer not trusted      -> 602 at attestation
+    Pki.generate(..., cd_signer=(rogue_key, cert naming the SDK test signer's SKID))
+                                              CD signature does not verify           -> 602 at attestation
+    Pki.generate(..., cd_signer=(rogue_key, its own cert))  unknown CD signer id    -> 601 at attestation
     strategy.commission(paas=[other_paa])     store without our PAA                  -> 101 at attestation
     strategy.commission(passcode=wrong)       wrong passcode                         -> Stage.PASE
 
