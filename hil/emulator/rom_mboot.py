@@ -495,10 +495,15 @@ class MbootRom:
         self._generic(Status.SUCCESS, tag)
 
     def _cmd_reset(self, tag: int, params: tuple[int, ...]) -> None:
-        self._generic(Status.SUCCESS, tag)  # answered first, as the ROM does before it resets
+        # A real ROM answers, then resets. Here the reset (and the board's reset hooks) happen first and the
+        # answer goes out last, so a host that has read the answer finds the board already reset.
+        answer = encode_frame(
+            FrameType.CMD, struct.pack("<4B2I", Response.GENERIC, 0, 0, 2, Status.SUCCESS, tag)
+        )
         self.reset()
         if self.on_reset is not None:
             self.on_reset()
+        self._emit(answer)
 
     def reset(self) -> None:
         """Back to the power-on state: no transaction in progress, external memories unconfigured."""

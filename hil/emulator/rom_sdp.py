@@ -238,16 +238,18 @@ class SdpRom:
             self._fail(STATUS_INVALID_ADDRESS)
 
     def _jump(self, address: int) -> None:
-        self._emit(self._hab())
+        # The ROM answers the HAB word, then starts the image. The flashloader is started before the answer
+        # goes out so a host that has read the answer already finds it running.
         if not self._valid_flashloader(address):
             self.stats.jumps.append((address, False))
-            self._fail(STATUS_INVALID_IVT)
+            self._fail(STATUS_INVALID_IVT)  # HAB word, then the error status (module docstring)
             return
         self.stats.jumps.append((address, True))
         self.last_status = HAB_SUCCESS
         self.flashloader = MbootRom(
             self.port, self.memory, self.faults, on_reset=self._reboot, **self.flashloader_options
         )
+        self._emit(self._hab())
 
     def _valid_flashloader(self, address: int) -> bool:
         if not self._ram(address, IVT_LENGTH):
