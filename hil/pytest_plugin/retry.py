@@ -125,11 +125,13 @@ def _redacted(config: pytest.Config, report: pytest.TestReport) -> pytest.TestRe
     data = config.hook.pytest_report_to_serializable(config=config, report=report)
     if data is None:
         return report
-    keywords = data.pop("keywords", None)  # test names such as test_secret_fields are not secrets
+    # Identity fields stay as they are: test names such as test_secret_fields are not secrets, and xdist
+    # matches reports to items by node id (a parametrize id may contain a registered test key).
+    kept = {k: data.pop(k) for k in ("keywords", "nodeid", "location") if k in data}
     clean = redact(data)
     if clean == data:
         return report
-    clean["keywords"] = keywords
+    clean.update(kept)
     return config.hook.pytest_report_from_serializable(config=config, data=clean) or report
 
 
