@@ -19,9 +19,11 @@ board's answers come back to the pty.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import threading
+import time
 import tty
 from typing import Any
 
@@ -29,7 +31,10 @@ import serial
 
 from hil.errors import BoardError
 
-OPEN_TIMEOUT = 5.0
+log = logging.getLogger(__name__)
+
+OPEN_ATTEMPTS = 3
+RETRY_DELAY = 0.3
 
 
 class PtyBridge:
@@ -50,12 +55,20 @@ class PtyBridge:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> PtyBridge:
-        try:
-            self.remote = serial.serial_for_url(self.url, timeout=0.05, **self.serial_kwargs)
-        except (serial.SerialException, OSError) as exc:
-            self._close_fds()
-            raise BoardError(f"{self.name}: cannot open the remote serial port {self.url}: {exc}") from None
+    def start(self, attempts: int = OPEN_ATTEMPTS) -> PtyBridge:
+        """Connect (a refused or dropped first connection is retried: seen once right after an acquire)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.remote = serial.serial_for_url(self.url, timeout=0.05, **self.serial_kwargs)
+                break
+            except (serial.SerialException, OSError) as exc:
+                if attempt == attempts:
+                    self._close_fds()
+                    raise BoardError(
+                        f"{self.name}: cannot open the remote serial port {self.url}: {exc}"
+                    ) from None
+                log.warning("%s: opening %s failed (%s); retrying", self.name, self.url, exc)
+                time.sleep(RETRY_DELAY)
         for target, label in ((self._up, "up"), (self._down, "down")):
             thread = threading.Thread(target=target, name=f"bridge-{label}-{self.port}", daemon=True)
             thread.start()
@@ -88,20 +101,27 @@ class PtyBridge:
 
     def _down(self) -> None:
         """remote -> pty."""
+        errors = (serial.SerialException, OSError, ValueError, AttributeError)
         while not self._stop.is_set():
+            failure: BaseException | None = None
             try:
                 data = self.remote.read(1)  # returns after at most the 50 ms timeout
                 if not data:
                     continue
-                waiting = self.remote.in_waiting
-                if waiting:
-                    data += self.remote.read(waiting)
+                try:
+                    waiting = self.remote.in_waiting
+                    if waiting:
+                        data += self.remote.read(waiting)
+                except errors as exc:  # deliver what arrived before the remote end closed
+                    failure = exc
                 view = memoryview(data)
                 while view:
                     view = view[os.write(self.master, view) :]
                 self.bytes_down += len(data)
-            except (serial.SerialException, OSError, ValueError, AttributeError) as exc:
-                self._fail("from the board", exc)
+            except errors as exc:
+                failure = exc
+            if failure is not None:
+                self._fail("from the board", failure)
                 return
 
     def stop(self) -> None:

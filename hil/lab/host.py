@@ -130,8 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not_emulated:
             raise InputError.field("BOARD", not_emulated[0], "an emulated board (emulated = true)")
         host = EmulatedLabHost(
-            normalize_address(args.coordinator), args.name, boards, args.dir.resolve(), hostname=args.hostname,
-            tuned=not args.untuned,
+            normalize_address(args.coordinator), args.name, boards, args.dir.resolve(),
+            hostname=args.hostname, tuned=not args.untuned,
         ).start()  # fmt: skip
     except HilError as exc:
         print(f"error: {exc}", file=sys.stderr)

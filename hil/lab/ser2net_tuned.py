@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_wrapper(parser.parse_args(argv).wrapper_dir))
         return 0
     real = real_ser2net()
-    os.execv(real, [real, *tune_args(argv)])
+    os.execv(real, ["ser2net", *tune_args(argv)])
     return 127  # not reached
 
 
