@@ -33,8 +33,8 @@ from hil.errors import BoardError
 
 log = logging.getLogger(__name__)
 
-OPEN_ATTEMPTS = 3
-RETRY_DELAY = 0.3
+OPEN_ATTEMPTS = 6  # ser2net starts listening a little after labgrid's acquire returns on a loaded host
+RETRY_DELAY = 0.5
 
 
 class PtyBridge:

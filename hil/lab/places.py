@@ -141,7 +141,9 @@ class Lease:
             if token is None:
                 return
             try:
-                self.client.poll_reservation(token, timeout=max(self.interval, 1.0))
+                # A generous call timeout: a busy coordinator is slow, not gone, and a poll that reaches
+                # it late still renews the lease.
+                self.client.poll_reservation(token, timeout=max(self.seconds / 2, 2.0))
                 self.renewals += 1
             except LabError as exc:  # the coordinator is away: keep trying, the lease decides
                 log.warning("%s", exc)
