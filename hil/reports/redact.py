@@ -6,7 +6,11 @@ Three rules, applied to text, bytes and (recursively) JSON-like data:
    truncated text) become `[REDACTED PRIVATE KEY]`.
 2. Fields whose name says they hold a secret (`dac_private_key`, `private_key`, `aes128_key`, `secret`,
    ...) keep their name and lose their value, in dicts and in `name: value`, `"name": "value"` and
-   command-line `--name value` text.
+   command-line `--name value` text, unless the value is a 0/1/true/false flag: a flag cannot carry key
+   material, and build options are named after what they act on (`chip_convert_dac_private_key=0` is an
+   app build flag shown in the firmware column). Fields merely named `*_key` (`dac_key`, `--hil-cd-key`)
+   lose their value only when it looks like key material (bytes, a bytes repr, 8+ bytes of hex or
+   base64): the same name also carries a file path (`--dac_key dac.pem`) or a kind (`dac_key=sss-blob`).
 3. Secrets registered during the run (`register_secret`: AES keys, private scalars) are removed wherever
    they appear: raw bytes, hex in either case with or without `:`/space/`0x`/comma separators (the shapes
    openssl, C arrays and our inspector print), base64 / base64url at any byte alignment (so a key inside
@@ -35,12 +39,23 @@ MIN_SECRET_BYTES = 8
 _PEM = r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)"
 _PEM_TEXT = re.compile(_PEM, re.S)
 _PEM_BYTES = re.compile(_PEM.encode(), re.S)
-_FIELD = r"[\w.-]*(?:private_?key|priv_?key|aes(?:128|256)?_?key|secret|passphrase|password)[\w.-]*"
-_FIELD_NAME = re.compile(rf"(?i){_FIELD}")
+_SECRET_FIELD = r"[\w.-]*(?:private_?key|priv_?key|aes(?:128|256)?_?key|secret|passphrase|password)[\w.-]*"
+_KEY_FIELD = r"[\w.-]*[_-]key"
+_SECRET_NAME = re.compile(rf"(?i){_SECRET_FIELD}")
+_KEY_NAME = re.compile(rf"(?i){_KEY_FIELD}")
 _FIELD_TEXT = re.compile(
     rf"""(?ix)
-    (?P<name>--{_FIELD}(?:\s*=\s*|\s+)|["']?\b{_FIELD}["']?\s*[:=]\s*)
+    (?P<name>(?:(?P<dash>--)|["']?\b)(?P<field>{_SECRET_FIELD}|{_KEY_FIELD})(?(dash)(?:\s*=\s*|\s+)|["']?\s*[:=]\s*))
     (?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;}}\]]+)
+    """
+)
+_FLAG_TEXT = re.compile(r"(?i)0|1|true|false")
+_KEY_MATERIAL_TEXT = re.compile(
+    rf"""(?ix)
+    (?:0x)?[0-9a-f]{{{2 * MIN_SECRET_BYTES},}}             # hex
+    |[0-9a-f]{{2}}(?::[0-9a-f]{{2}}){{{MIN_SECRET_BYTES - 1},}}  # colon-separated hex (openssl)
+    |b["'].*                                              # a Python bytes repr
+    |(?=[a-z+/]*[0-9])(?=[0-9+/]*[a-z])[a-z0-9+/]{{16,}}={{0,2}}  # base64 (a letter and a digit: not a word)
     """
 )
 
@@ -117,8 +132,29 @@ def _redact_text(text: str) -> str:
     return text
 
 
+def _hides(name: str, value: object) -> bool:
+    """Whether field `name` holding `value` loses its value (rule 2; names that say nothing keep it)."""
+    if value is None:
+        return False
+    if isinstance(value, str) and value[:1] in "\"'" and value[-1:] == value[:1] and len(value) >= 2:
+        value = value[1:-1]
+    if _SECRET_NAME.fullmatch(name):
+        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+            return False
+        return not (isinstance(value, str) and _FLAG_TEXT.fullmatch(value.strip()))
+    if _KEY_NAME.fullmatch(name):
+        if isinstance(value, bytes | bytearray | memoryview):
+            return len(value) > 0
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value.bit_length() > 8 * (MIN_SECRET_BYTES - 1)
+        return isinstance(value, str) and bool(_KEY_MATERIAL_TEXT.fullmatch(value.strip()))
+    return False
+
+
 def _mask_field(match: re.Match[str]) -> str:
     value = match["value"]
+    if not _hides(match["field"], value):
+        return match[0]
     quote = value[0] if value[:1] in "\"'" else ""
     return f"{match['name']}{quote}{REDACTED}{quote}"
 
@@ -142,7 +178,7 @@ def redact(data: T) -> T:
         return _redact_bytes(bytes(data))  # type: ignore[return-value]
     if isinstance(data, dict):
         return {  # type: ignore[return-value]
-            k: (REDACTED if isinstance(k, str) and _FIELD_NAME.fullmatch(k) and v is not None else redact(v))
+            k: (REDACTED if isinstance(k, str) and _hides(k, v) else redact(v))
             for k, v in data.items()
         }
     if isinstance(data, list | tuple):

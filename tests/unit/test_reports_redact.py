@@ -11,7 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hil.emulator.app_image import AppOptions
 from hil.errors import InputError
+from hil.reports.allure import write_environment
 from hil.reports.redact import (
     REDACTED,
     clear_secrets,
@@ -123,6 +125,39 @@ def test_secret_fields_lose_their_values() -> None:
     assert "dac_private_key: [REDACTED]" in out
     assert "--aes128_key [REDACTED] --dac_key dac.pem" in out  # a key path is not a secret
     assert "3077" not in out
+
+
+def test_build_flags_named_after_keys_stay(tmp_path) -> None:
+    """`chip_convert_dac_private_key` is an app build option; its 0/1 value is no secret (firmware column)."""
+    firmware = AppOptions(chip_convert_dac_private_key=0).describe()
+    assert "chip_convert_dac_private_key=0" in firmware
+    assert is_clean(firmware)
+    assert is_clean({"chip_convert_dac_private_key": 1, "secret": False, "aes128_key": "0"})
+    assert is_clean("--aes128_key=1 'dac_private_key': 'true'")
+    env = write_environment(tmp_path, {"board.k32w1-one": f"family k32w1, firmware {firmware}"})
+    assert "chip_convert_dac_private_key\\=0" in env.read_text() and REDACTED not in env.read_text()
+    assert redact({"dac_private_key": 2, "password": "hunter2"}) == {
+        "dac_private_key": REDACTED,
+        "password": REDACTED,
+    }
+
+
+def test_key_fields_lose_key_material_but_keep_paths_and_kinds() -> None:
+    scalar = bytes(range(1, 33))
+    assert redact({"dac_key": scalar, "dac_key_path": "dac.der"}) == {
+        "dac_key": REDACTED,
+        "dac_key_path": "dac.der",
+    }
+    for text in (
+        f"dac_key={scalar.hex()}",
+        f"dac_key: {scalar.hex().upper()}",
+        f"--dac_key {':'.join(f'{b:02x}' for b in scalar)}",
+        f'"dac_key": "{base64.b64encode(scalar).decode()}"',
+        f"FactoryData(dac_key={scalar!r}, vid=1)",
+    ):
+        out = redact(text)
+        assert REDACTED in out and "0102" not in out.replace(":", "") and "AQID" not in out, (text, out)
+    assert is_clean("Boot complete: dac_key=sss-blob converted=no --dac_key dac.pem --hil-cd-key /tmp/cd.pem")
 
 
 def test_raw_secret_in_binary_keeps_its_length() -> None:
