@@ -29,7 +29,9 @@ API (the pytest fixtures and `hil provision` / `hil commission` stand on it):
         # StepResults.state: the state reached; StepResults.verdict: the commissioning Verdict, if any.
         # Raises the transition's HilError (InputError 2 before anything touches the board; BoardError /
         # FirmwareError 3; AttestationError / CommissioningError 4) and marks the board broken (not for
-        # an InputError: a refused plan leaves the board untouched).
+        # an InputError: a refused plan leaves the board untouched; not for an infrastructure failure,
+        # hil.reports.is_infrastructure: the failed step is recorded and the plan's state dropped, and
+        # the next ensure() performs the transition again).
     strategy.forget()         # drop this plan's record and broken mark (explicit re-runs: hil provision)
     strategy.state            -> "off" | "provisioned" | "converted" | "commissioned"
     strategy.broken           -> str | None   (the recorded reason; later ensure() raises BoardBroken)
@@ -63,7 +65,11 @@ Broken boards: a failed transition records its reason on the strategy and in the
 (`<state dir>/<board>/strategy.json`, keyed by the plan's fingerprint), so every later `ensure` for that
 board and plan fails at once with `BoardBroken` (a BoardError, exit 3) naming the first failure, instead
 of failing again in cascade. A different plan (another session's PKI, other test hooks) starts from a
-clean record: it re-provisions the board and meets its own faults.
+clean record: it re-provisions the board and meets its own faults. An infrastructure failure (a
+TransientError such as a lost probe, a board lock that never came free) says nothing about the board: it
+is recorded as the failed step, the board's state for the plan becomes "off" (what it holds is unknown),
+and it is not marked broken, so the pytest plugin's one infrastructure retry runs the transition again
+instead of skipping.
 """
 
 from __future__ import annotations
@@ -283,7 +289,11 @@ class Strategy:
             run[target](results)
         except _StepFailed as failed:
             exc = failed.args[0]
-            if not isinstance(exc, InputError):  # a bad plan is refused before the board is touched
+            from hil.reports.categories import is_infrastructure  # lazily: the CLI need not load allure
+
+            if is_infrastructure(exc):  # the lab failed, not the board: a retry may pass
+                self._drop_state()
+            elif not isinstance(exc, InputError):  # a bad plan is refused before the board is touched
                 self._mark_broken(f"{target}: {exc}")
             raise exc from None
         rec = self._record()
@@ -295,9 +305,14 @@ class Strategy:
 
     def _mark_broken(self, reason: str) -> None:
         self._broken = reason
+        self._drop_state(reason)
+
+    def _drop_state(self, broken: str | None = None) -> None:
+        """After a failed transition what the board holds is no longer known to be this plan's."""
         rec = self._record()
-        rec.broken[self.fingerprint] = reason
-        if rec.plan == self.fingerprint:  # what the board holds is no longer known to be this plan's
+        if broken is not None:
+            rec.broken[self.fingerprint] = broken
+        if rec.plan == self.fingerprint:
             rec.state = "off"
         rec.save()
 

@@ -10,9 +10,9 @@ import pytest
 from emulated_boards import lab
 
 from hil.boards import load_inventory
-from hil.errors import BoardError, InputError, ProgrammerError
+from hil.errors import BoardError, InputError, ProgrammerError, TransientError
 from hil.factory_data import codec
-from hil.flow import DeviceCredentials, Pki, TestHooks, factory
+from hil.flow import DeviceCredentials, Pki, TestHooks, board_io, factory
 from hil.flow.record import PAA_FILE, RECORD_FILE, BoardRecord
 from hil.matter import cd as cdmod
 from hil.matter import certs
@@ -161,6 +161,32 @@ def test_a_board_whose_programmer_fails_is_broken_and_fails_fast(tmp_path, pki, 
     assert s.broken is None
     with pytest.raises(ProgrammerError):  # an explicit re-run meets the fault again
         s.ensure("provisioned")
+
+
+def test_an_infrastructure_failure_is_recorded_but_does_not_break_the_board(tmp_path, pki, monkeypatch):
+    """A probe lost mid-flash (TransientError, the lab's fault) leaves the board re-triable: the plugin's
+    infrastructure retry must run the transition again, not skip on a broken mark."""
+    real = board_io.flash_and_boot
+    calls = []
+
+    def probe_lost_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise TransientError("J-Link: probe lost")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(board_io, "flash_and_boot", probe_lost_once)
+    with lab(tmp_path, {"b1": "rw61x"}) as the:
+        profile = the.profile("b1")
+        s = Strategy(profile, pki, workdir=tmp_path / "w", seed=5)
+        with pytest.raises(TransientError):
+            s.ensure("provisioned")
+        assert s.broken is None and s.state == "off"
+        assert BoardRecord.load("b1").broken == {}
+        failed = s.steps[-1]
+        assert (failed.name, failed.ok) == ("flash", False) and "probe lost" in failed.details["error"]
+        assert s.ensure("provisioned").state == "provisioned"  # what the retry does
+        assert s.state == "provisioned" and len(calls) == 2
 
 
 def test_plan_validation(tmp_path, pki):
