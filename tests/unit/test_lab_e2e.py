@@ -37,7 +37,9 @@ pytestmark = pytest.mark.skipif(
     not Path("/usr/sbin/ser2net").exists(), reason="ser2net (Debian package) is not installed: make setup"
 )
 
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
+REPO = Path(__file__).resolve().parents[2]
+CREDS = REPO / "../shared/matter-test-credentials"
+PROVISIONING_SUITE = REPO / "tests" / "hil" / "test_provisioning.py"
 LEASE = 4.0  # short for the test, long enough that a loaded CI host never looks dead
 # exporter name -> (host board name, family, place)
 HOSTS = {
@@ -93,7 +95,9 @@ class Lab:
         with self.client() as client:
             return {name: p.acquired for name, p in client.places().items()}
 
-    def run(self, name: str, *extra: str, hold: float = 0.0, workers: int = 2) -> subprocess.Popen[str]:
+    def run(
+        self, name: str, *extra: str, hold: float = 0.0, workers: int = 2, suite: Path | None = None
+    ) -> subprocess.Popen[str]:
         out = self.root / name
         out.mkdir()
         (out / "test_inner.py").write_text(INNER_TEST)
@@ -108,7 +112,7 @@ class Lab:
                "--hil-cd-cert", str(CREDS / "Chip-Test-CD-Signing-Cert.pem")]  # fmt: skip
         if workers:
             cmd += ["-n", str(workers), "--dist", "loadgroup"]
-        return subprocess.Popen([*cmd, *extra, str(out)], env=env, stdout=subprocess.PIPE,
+        return subprocess.Popen([*cmd, *extra, str(suite or out)], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
 
     def results(self, name: str) -> dict[str, dict[str, object]]:
@@ -173,7 +177,7 @@ def test_two_runs_share_the_lab_and_a_third_skips_busy_places(lab: Lab) -> None:
     # Someone else (another harness run, here this process) holds rw61x-01 while three runs start.
     blocker = LabSession(load_inventory(lab.inventory).lab, make_identity("blocker"))
     blocker.hold("rw61x-01", timeout=10)
-    first = lab.run("first", hold=0.5)
+    first = lab.run("first", hold=0.3)
     second = lab.run("second")
     impatient = lab.run("impatient", "--hil-lock-timeout", "0.3", workers=0)
     try:
@@ -213,12 +217,18 @@ def test_two_runs_share_the_lab_and_a_third_skips_busy_places(lab: Lab) -> None:
 
 
 def test_killed_run_places_come_back_and_sigterm_releases_at_once(lab: Lab) -> None:
-    board = "rw61x-01-lab"
-    # SIGKILL: no code of the run executes; the place stays locked until its lease lapses.
-    killed = lab.run("killed", "--hil-board", board, hold=60, workers=0)
-    wait_for(lambda: (lab.root / "killed" / "holding" / board).exists(), 60, "the run to hold its place")
+    killed = lab.run("killed", "--hil-board", "rw61x-01-lab", hold=60, workers=0)
+    termed = lab.run("termed", "--hil-board", "rw61x-02-lab", hold=60, workers=0)
+    for run, board in (("killed", "rw61x-01-lab"), ("termed", "rw61x-02-lab")):
+        wait_for(lambda r=run, b=board: (lab.root / r / "holding" / b).exists(), 60, f"{run} to hold {board}")
     holder = lab.owners()["rw61x-01"]
-    assert holder and "/hil-" in holder
+    assert holder and "/hil-" in holder and lab.owners()["rw61x-02"]
+    # SIGTERM: the run releases its place itself before it dies; no lease needed.
+    os.killpg(termed.pid, signal.SIGTERM)
+    termed.communicate(timeout=30)
+    assert termed.returncode == -signal.SIGTERM
+    assert lab.owners()["rw61x-02"] is None
+    # SIGKILL: no code of the run executes; the place stays locked until its lease lapses.
     os.killpg(killed.pid, signal.SIGKILL)
     killed.communicate()
     assert lab.owners()["rw61x-01"] == holder  # labgrid itself never releases it (issue #1739)
@@ -231,23 +241,16 @@ def test_killed_run_places_come_back_and_sigterm_releases_at_once(lab: Lab) -> N
         session.close()
     assert lab.owners()["rw61x-01"] is None
 
-    # SIGTERM: the run releases its place itself before it dies; no lease needed.
-    termed = lab.run("termed", "--hil-board", board, hold=60, workers=0)
-    wait_for(lambda: (lab.root / "termed" / "holding" / board).exists(), 60, "the run to hold its place")
-    assert lab.owners()["rw61x-01"]
-    os.killpg(termed.pid, signal.SIGTERM)
-    termed.communicate(timeout=30)
-    assert termed.returncode == -signal.SIGTERM
-    assert lab.owners()["rw61x-01"] is None
 
-
-def test_a_board_whose_rom_does_not_answer_is_broken_for_the_run(lab: Lab) -> None:
+@pytest.mark.skipif(not PROVISIONING_SUITE.exists(), reason="the HIL provisioning suite is not in this tree")
+def test_the_provisioning_suite_runs_on_the_lab_and_a_dead_board_is_broken_for_the_run(lab: Lab) -> None:
+    """The repository's own provisioning suite (generate, flash factory data + app, boot read on the
+    console, read back, inspect) on the lab's boards, two workers; one board's ROM does not answer."""
     host = lab.hosts["exp2"]
     handle = host.handles["k32w0x1-02"]
     handle.stop()  # the exporter still exports the pty path; nothing answers behind it
-    out = finish(lab.run("broken"))
+    out = finish(lab.run("broken", suite=PROVISIONING_SUITE))
     assert "3 passed, 1 skipped" in out, out
     assert "place k32w0x1-02 failed its health check, marked broken for this run" in out
     assert (lab.root / "broken" / "reports" / "hil-lab").is_dir()
-    assert sorted(lab.results("broken")) == ["k32w0x1-01-lab", "rw61x-01-lab", "rw61x-02-lab"]
     assert all(owner is None for owner in lab.owners().values())
