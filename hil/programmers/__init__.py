@@ -74,7 +74,7 @@ def backend(name: str) -> Any:
 def resolve_connection(profile: BoardProfile) -> Connection:
     """The connection to use: the profile's for a real board; the running process's for an emulated one;
     the held labgrid place's (ports bridged to local ptys) for a lab board."""
-    if profile.labgrid_place:
+    if getattr(profile, "labgrid_place", None):
         from hil.lab.places import lab_connection
 
         return lab_connection(profile)
