@@ -173,3 +173,44 @@ def test_a_missing_cd_key_is_one_clear_line(inner: pytest.Pytester, monkeypatch:
     assert "Traceback" not in result.stdout.str()
     result = run(inner, "-q", "--hil-cd-key", os.fspath(CREDS / "Chip-Test-CD-Signing-Key.pem"))
     result.stdout.fnmatch_lines(["*--hil-cd-key and --hil-cd-cert: give both*"])
+
+
+def test_an_infrastructure_failure_is_retried_not_skipped(inner: pytest.Pytester) -> None:
+    inner.makefile(".toml", boards=inventory_text({"rw-emu": "rw61x"}))
+    inner.makeconftest(
+        """
+        import pytest
+        from hil.errors import TransientError
+        from hil.flow import board_io
+
+        @pytest.fixture(autouse=True, scope="session")
+        def probe_lost_once():
+            real, calls = board_io.flash_and_boot, []
+
+            def flaky(*args, **kwargs):  # the lab loses the probe once, mid-flash
+                calls.append(1)
+                if len(calls) == 1:
+                    raise TransientError("J-Link: probe lost")
+                return real(*args, **kwargs)
+
+            board_io.flash_and_boot = flaky
+            yield
+            board_io.flash_and_boot = real
+        """
+    )
+    inner.makepyfile(
+        test_retry="""
+        def test_provisioned(provisioned_board):
+            assert provisioned_board.state == "provisioned"
+
+        def test_still_provisioned(provisioned_board):
+            assert provisioned_board.state == "provisioned"
+        """
+    )
+    result = run(inner, "-q")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*hil: infrastructure retries*", "*test_provisioned*: retried once after: *probe lost*"]
+    )
+    record = json.loads((inner.state_root / "rw-emu" / "strategy.json").read_text())  # type: ignore[attr-defined]
+    assert record["broken"] == {} and record["state"] == "provisioned"
