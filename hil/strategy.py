@@ -23,7 +23,9 @@ API (the pytest fixtures and `hil provision` / `hil commission` stand on it):
         # optional keywords: seed (deterministic device credentials), device (a DeviceCredentials),
         # convert (None: boards.toml), hooks (TestHooks, negative tests only), keep (artefacts kept in
         # workdir, keys 0600), commissioner ("controller" | "chip-tool"; None: controller for emulated
-        # boards, chip-tool for real ones), log_dir (default workdir/logs), on_step (callback per step)
+        # boards, chip-tool for real ones), log_dir (default workdir/logs), on_step_start (called with
+        # the step's name before it runs) and on_step (called with its StepRecord when it has ended, ok or
+        # not): a live reporter opens its step on the first and closes it on the second
     results = strategy.ensure("provisioned" | "converted" | "commissioned") -> StepResults
         # performs only the missing transitions; StepResults.steps: the StepRecords of this call;
         # StepResults.state: the state reached; StepResults.verdict: the commissioning Verdict, if any.
@@ -48,6 +50,7 @@ API (the pytest fixtures and `hil provision` / `hil commission` stand on it):
     StepRecord(name, ok, seconds, details)   name: "credentials" | "factory-data" | "app-image" |
         "flash" | "boot" | "convert" | "commission"; details: factory-data SHA-256 and layout, DAC
         serial, write reports, boot report, verdict summary and log path; never a secret.
+        StepRecord.error: the HilError a failed step raises out of ensure() (the same object), else None.
         StepRecord.line() is the one-line form `hil provision` prints.
 
 Test hooks (hil.flow.TestHooks, negative tests only; each documented with the failure it provokes):
@@ -112,6 +115,9 @@ class StepRecord:
     ok: bool
     seconds: float
     details: dict[str, Any] = field(default_factory=dict)
+    error: HilError | None = field(default=None, repr=False, compare=False)
+    """The exception a failed step raises out of `ensure` (the same object): a live reporter closes its
+    step with it, so the failure's category is noted on the exception the test sees."""
 
     def line(self) -> str:
         facts = ", ".join(f"{k}={v}" for k, v in self.details.items() if k != "error")
@@ -181,6 +187,7 @@ class Strategy:
         log_dir: str | Path | None = None,
         commission_timeout: float = DEFAULT_TIMEOUT,
         on_step: Callable[[StepRecord], None] | None = None,
+        on_step_start: Callable[[str], None] | None = None,
     ) -> None:
         if commissioner is None:  # the SDK controller reaches emulated nodes; real boards: chip-tool
             commissioner = "controller" if profile.emulated else "chip-tool"
@@ -205,6 +212,7 @@ class Strategy:
         self.pool = controller_pool
         self.commission_timeout = commission_timeout
         self.on_step = on_step
+        self.on_step_start = on_step_start
         self.verdict: Verdict | None = None
         self.boot: Any = None  # the last hil.boot.BootReport seen
         self._steps: list[StepRecord] = []
@@ -326,17 +334,19 @@ class Strategy:
         """Run one step, time it, record it (ok or not); failures become _StepFailed(HilError).
         `seconds`: the step's own measurement when the wall time of `fn` is not it."""
         details: dict[str, Any] = {}
+        if self.on_step_start is not None:
+            self.on_step_start(name)
         t0 = time.monotonic()
         try:
             value = fn(details)
         except HilError as exc:
-            self._add(results, StepRecord(name, False, time.monotonic() - t0, {**details, "error": str(exc)}))
+            failed = {**details, "error": str(exc)}
+            self._add(results, StepRecord(name, False, time.monotonic() - t0, failed, exc))
             raise _StepFailed(exc) from exc
         except Exception as exc:  # a bug or an OS error: still a broken board, with the reason
             error = BoardError(f"{name}: {type(exc).__name__}: {exc}")
-            self._add(
-                results, StepRecord(name, False, time.monotonic() - t0, {**details, "error": str(error)})
-            )
+            failed = {**details, "error": str(error)}
+            self._add(results, StepRecord(name, False, time.monotonic() - t0, failed, error))
             raise _StepFailed(error) from exc
         measured = seconds()
         self._add(

@@ -22,8 +22,9 @@ Broken boards. A failed transition fails the test that asked for it (with its ca
 strategy marks the board broken; every later test on that board is skipped with the first failure's
 reason instead of failing in cascade.
 
-Reports. Each step the strategy performed is reported through `hil.reports.step` (allure step, failure
-category, a record for the qualification summary's board x step matrix, with the factory-data SHA-256
+Reports. Each step the strategy performs is reported live through `hil.reports.step` (an allure step
+opened when the step starts and closed when it ends, so it shows the step's real duration; failure
+category; a record for the qualification summary's board x step matrix, with the factory-data SHA-256
 and DAC serial as facts); the inspector JSON (redacted), certificates, console log and controller log
 are attached. Every generated private key and AES key is registered as a secret first.
 
@@ -55,6 +56,7 @@ from hil.pytest_plugin.state import BOARD_PARAM, state
 from hil.reports import (
     FACT_DAC_SERIAL,
     FACT_FACTORY_DATA_SHA256,
+    StepResult,
     attach_certificate,
     attach_file,
     attach_json,
@@ -64,6 +66,7 @@ from hil.reports import (
     register_secret,
     step,
 )
+from hil.reports.categories import annotate
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -446,26 +449,54 @@ def _forget_earlier_session(strategy: Strategy) -> None:
         record.save()
 
 
-def _report_steps(hb: HilBoard, records: list[StepRecord], error: BaseException | None = None) -> None:
-    """Report the strategy's steps through hil.reports.step; re-raise `error` in the step that failed."""
-    for record in records:
-        name = REPORT_STEP.get(record.name, record.name)
-        category = "attestation" if error is not None and not record.ok and _is_attestation(error) else None
-        title = f"{record.name}: {hb.name}"
-        with step(name, hb.profile, title=title, category=category, seconds=record.seconds) as s:
-            s.facts.update({k: v for k, v in record.details.items() if k != "error"})
-            if record.name == "factory-data" and "sha256" in record.details:
-                s.facts[FACT_FACTORY_DATA_SHA256] = record.details["sha256"]
-            if "dac_serial" in record.details:
-                s.facts[FACT_DAC_SERIAL] = record.details["dac_serial"]
-            if record.name == "app-image" and record.details.get("app"):
-                record_environment(hb.profile, firmware=record.details["app"])
-            _attach_evidence(hb, record)
-            if not record.ok:
-                raise error if error is not None else AssertionError(record.line())
-    if error is not None:  # failed outside any recorded step
-        with step("provisioning", hb.profile, title=f"{hb.name}: {type(error).__name__}"):
-            raise error
+class _LiveSteps:
+    """Reports a strategy's steps as they happen (Strategy `on_step_start` / `on_step`): the allure step
+    (hil.reports.step) opens when the strategy starts a step and closes when it ends, so the report shows
+    each step's real duration and a failure inside it; the facts (factory-data SHA-256, DAC serial, ...)
+    and the evidence are added from the StepRecord before the step closes."""
+
+    def __init__(self, hb: HilBoard) -> None:
+        self.hb = hb
+        self.failed: BaseException | None = None  # the error a reported step closed with
+        self._open: tuple[contextlib.AbstractContextManager[StepResult], StepResult] | None = None
+
+    def start(self, name: str) -> None:
+        self.close(None)  # never two open at once (a step that ended without on_step)
+        hb = self.hb
+        cm = step(REPORT_STEP.get(name, name), hb.profile, title=f"{name}: {hb.name}")
+        self._open = (cm, cm.__enter__())
+
+    def finish(self, record: StepRecord) -> None:
+        if self._open is None:
+            return
+        s = self._open[1]
+        s.facts.update({k: v for k, v in record.details.items() if k != "error"})
+        if record.name == "factory-data" and "sha256" in record.details:
+            s.facts[FACT_FACTORY_DATA_SHA256] = record.details["sha256"]
+        if "dac_serial" in record.details:
+            s.facts[FACT_DAC_SERIAL] = record.details["dac_serial"]
+        if record.name == "app-image" and record.details.get("app"):
+            record_environment(self.hb.profile, firmware=record.details["app"])
+        _attach_evidence(self.hb, record)
+        if record.ok:
+            self.close(None)
+            return
+        error: BaseException = record.error if record.error is not None else AssertionError(record.line())
+        if _is_attestation(error):  # the commissioner refused the DAC chain: its own summary column
+            annotate(error, "attestation")
+        self.failed = error
+        self.close(error)
+
+    def close(self, error: BaseException | None) -> None:
+        """Close the open step, failed with `error` (its category is noted on it), if one is open."""
+        if self._open is None:
+            return
+        cm, _ = self._open
+        self._open = None
+        if error is None:
+            cm.__exit__(None, None, None)
+        else:
+            cm.__exit__(type(error), error, error.__traceback__)  # records it; does not raise
 
 
 def _is_attestation(exc: BaseException) -> bool:
@@ -488,17 +519,25 @@ def reach(hb: HilBoard, target: str) -> HilBoard:
     """`target` on this board, performing only what is missing; skip when the board is already broken."""
     from hil.strategy import BoardBroken
 
-    if hb.strategy.broken:
-        pytest.skip(f"board {hb.name} is broken: {hb.strategy.broken}")
-    before = len(hb.strategy.steps)
+    strategy = hb.strategy
+    if strategy.broken:
+        pytest.skip(f"board {hb.name} is broken: {strategy.broken}")
+    live = _LiveSteps(hb)
+    strategy.on_step_start, strategy.on_step = live.start, live.finish
     try:
-        results = hb.strategy.ensure(target)
+        results = strategy.ensure(target)
     except BoardBroken as exc:
         pytest.skip(f"board {hb.name} is broken: {exc}")
     except HilError as exc:
-        _report_steps(hb, hb.strategy.steps[before:], exc)
+        if exc is not live.failed:  # failed outside any step (a plan refused before the board is touched)
+            with step("provisioning", hb.profile, title=f"{hb.name}: {type(exc).__name__}"):
+                raise
         raise
-    _report_steps(hb, results.steps)
+    except BaseException as exc:  # an interrupt or a pytest outcome inside a step: close it with that
+        live.close(exc)
+        raise
+    finally:
+        strategy.on_step_start = strategy.on_step = None
     if results.verdict is not None:
         hb.verdict = results.verdict
     return hb

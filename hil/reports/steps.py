@@ -59,14 +59,13 @@ def step(
     *,
     title: str | None = None,
     category: str | None = None,
-    seconds: float | None = None,
 ) -> Iterator[StepResult]:
     """Run one step on `board` (a profile-like object with .name/.family, or a board name).
 
     `name` is the summary column (generation, flashing, firmware, conversion, attestation, commissioning,
     or any other word); `category` overrides the failure category when `name` is not one of those.
-    `seconds`: the step's duration when it is reported after the fact (a `hil.strategy.StepRecord` the
-    pytest fixtures replay); default: the time the with-block took.
+    The duration is the time the with-block took: report a step while it runs (the pytest fixtures open
+    it from the strategy's `on_step_start`), never after the fact.
     """
     board_name, family = records.board_identity(board)
     result = StepResult(step=name, board=board_name, family=family)
@@ -85,7 +84,7 @@ def step(
                 if result.facts:
                     attach_json(result.facts, f"{name} facts")
     finally:
-        result.duration_s = round(time.perf_counter() - t0 if seconds is None else seconds, 6)
+        result.duration_s = round(time.perf_counter() - t0, 6)
         records.emit(
             {
                 "kind": "step",

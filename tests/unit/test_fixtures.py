@@ -10,6 +10,7 @@ that is not connected is skipped with the reason, and a missing CD key is one cl
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
@@ -173,6 +174,58 @@ def test_a_missing_cd_key_is_one_clear_line(inner: pytest.Pytester, monkeypatch:
     assert "Traceback" not in result.stdout.str()
     result = run(inner, "-q", "--hil-cd-key", os.fspath(CREDS / "Chip-Test-CD-Signing-Key.pem"))
     result.stdout.fnmatch_lines(["*--hil-cd-key and --hil-cd-cert: give both*"])
+
+
+INNER_STEPS = """
+import json, os
+from pathlib import Path
+
+def test_provisioned(provisioned_board):
+    steps = [[r.name, r.seconds] for r in provisioned_board.steps()]
+    Path(os.environ["HIL_TEST_OUT"]).write_text(json.dumps(steps))
+"""
+
+
+def _allure_steps(results: Path, board: str) -> list[dict]:
+    """The allure steps the fixtures reported for `board` (in the fixtures' `befores`), in order."""
+    steps = []
+    for path in results.glob("*-container.json"):
+        for before in json.loads(path.read_text()).get("befores", []):
+            steps += [s for s in before.get("steps", []) if s["name"].endswith(f": {board}")]
+    return sorted(steps, key=lambda s: s["start"])
+
+
+def test_strategy_steps_are_reported_live_with_their_duration_and_facts(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inner.makefile(".toml", boards=inventory_text({"rw-emu": "rw61x"}))
+    inner.makepyfile(test_steps=INNER_STEPS)
+    out = inner.path / "steps.json"
+    monkeypatch.setenv("HIL_TEST_OUT", str(out))
+    result = run(inner, "-q", "--alluredir", "allure", "--hil-reports", "rep")
+    result.assert_outcomes(passed=1)
+    recorded = json.loads(out.read_text())
+    reported = _allure_steps(inner.path / "allure", "rw-emu")
+    names = [name for name, _ in recorded]
+    assert names == ["credentials", "factory-data", "app-image", "flash", "boot"]
+    assert [s["name"] for s in reported] == [f"{name}: rw-emu" for name in names]
+    for (name, seconds), shown in zip(recorded, reported, strict=True):
+        # the allure step was open while the strategy ran the step: it lasts at least what the step
+        # measured of itself (allure keeps milliseconds: 2 ms of rounding between the two clocks)
+        assert shown["stop"] - shown["start"] >= seconds * 1000 - 2, (name, seconds, shown)
+        assert shown["status"] == "passed"
+    for before, after in itertools.pairwise(reported):
+        assert after["start"] >= before["stop"]  # one after the other, as the strategy ran them
+    facts = {}
+    for path in (inner.path / "rep" / "hil-records").rglob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if record["kind"] == "step" and (record["title"] or "").endswith(": rw-emu"):
+                facts[record["title"].split(":")[0]] = record["facts"]
+    assert len(facts["factory-data"]["factory_data_sha256"]) == 64
+    assert facts["credentials"]["dac_serial"]
+    summary = (inner.path / "rep" / "qualification.md").read_text()
+    assert facts["factory-data"]["factory_data_sha256"] in summary
 
 
 def test_an_infrastructure_failure_is_retried_not_skipped(inner: pytest.Pytester) -> None:
