@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.utils import CryptographyDeprecationWarning
 
-from hil.errors import AttestationError, HilError, InputError
+from hil.errors import AttestationError, HilError
 from hil.factory_data.tags import (
     BY_NAME,
     DAC_KEY_BLOB_LENS,
@@ -214,9 +214,9 @@ class Credentials:
 def parse_credentials(fd: FactoryData) -> Credentials:
     """Parse DAC, PAI (DER) and CD (CMS); a field that fails to parse gets its reason in `errors`.
 
-    The bytes may come from an arbitrary binary (the inspector), so a certificate is only accepted once
-    every part the checks read (names, key, extensions, validity) has parsed: cryptography parses lazily
-    and raises ValueError, KeyError, InvalidVersion or UnsupportedAlgorithm on first access otherwise.
+    The bytes may come from an arbitrary binary (the inspector): `certs.load_certificate` accepts a
+    certificate only once every part the checks read has parsed (cryptography parses lazily), so a
+    malformed one is an InputError here, never an exception in a later check.
     """
     creds = Credentials()
     with quiet_crypto():
@@ -226,7 +226,7 @@ def parse_credentials(fd: FactoryData) -> Credentials:
                 continue
             label = f"{BY_NAME[name].flag} ({what})"
             try:
-                cert = load_untrusted_certificate(der, label)
+                cert = certs.load_certificate(der, what=label)
             except HilError as exc:
                 creds.errors[name] = str(exc)
                 continue
@@ -244,33 +244,6 @@ def parse_credentials(fd: FactoryData) -> Credentials:
                     f"--cert_declaration: not a decodable CD ({type(exc).__name__})"
                 )
     return creds
-
-
-def load_untrusted_certificate(der: bytes, label: str) -> x509.Certificate:
-    """A certificate whose every field the checks use has parsed; InputError (with the reason) otherwise."""
-    cert = certs.load_certificate(der, what=label) if b"-----BEGIN" in der else None
-    try:
-        cert = cert or x509.load_der_x509_certificate(der)
-        _ = (
-            cert.subject,
-            cert.issuer,
-            cert.serial_number,
-            cert.not_valid_before_utc,
-            cert.not_valid_after_utc,
-        )
-        cert.public_key()
-        list(cert.extensions)
-    except Exception as exc:  # see parse_credentials: cryptography's errors on malformed DER are varied
-        raise InputError(f"{label}: not a valid DER X.509 certificate ({_reason(exc)})") from None
-    return cert
-
-
-def _reason(exc: Exception) -> str:
-    """A short why: cryptography's ValueError text is a Rust parser dump, the other types say something."""
-    if type(exc) is ValueError:
-        return "malformed DER"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:120] if text else type(exc).__name__
 
 
 @contextlib.contextmanager

@@ -311,7 +311,7 @@ def _refusals(c: Creds) -> list[tuple[str, list[str], str]]:
         (
             "",
             guide_args(c, dac_cert=str(c.blob56)),
-            "--dac_cert (DAC certificate): not a valid DER X.509 certificate (malformed DER)",
+            "--dac_cert (DAC certificate): not a PEM or DER X.509 certificate",
         ),
         ("", guide_args(c, cert_declaration=str(c.blob56)), "--cert_declaration:"),
         (
