@@ -27,7 +27,7 @@ from hil.emulator.sss import BlobFormat, blob_format
 from hil.errors import BoardError, InputError
 from hil.factory_data import codec
 from hil.factory_data.tags import DAC_KEY_PLAIN_LEN
-from hil.programmers.base import TargetRegion, read_region, write_region
+from hil.programmers.base import read_region, write_region
 
 if TYPE_CHECKING:
     from hil.boards.profile import BoardProfile
@@ -62,18 +62,6 @@ class ConversionReport:
             f"{self.board}: {what}; seen after {self.seconds:.2f} s ({self.polls} reads; NXP's script "
             f"waits a fixed {NXP_FIXED_WAIT_S:.0f} s); normal app written and started"
         )
-
-
-def app_region(profile: BoardProfile, image: bytes) -> TargetRegion:
-    """The sectors at the app address that `image` needs (not the whole app region: a smaller region is
-    erased, written and verified much faster, and the firmware ignores what follows its image)."""
-    sector = profile.sector_size_at(profile.app_address)
-    size = -(-len(image) // sector) * sector
-    if size > profile.app_size:
-        raise InputError.field(
-            "app image size", len(image), f"at most the app region 0x{profile.app_size:X} of {profile.name}"
-        )
-    return TargetRegion(profile.app_address, size, sector, "app")
 
 
 def default_apps(profile: BoardProfile) -> tuple[bytes, bytes]:
@@ -184,7 +172,10 @@ def convert_dac(
             f"secure-subsystem blob; {profile.family} keeps it plain)",
         )
     conv_image, normal_image = resolve_apps(profile, conversion_app, app)
-    conv_region, normal_region = app_region(profile, conv_image), app_region(profile, normal_image)
+    conv_region, normal_region = (
+        profile.app_region_for(len(conv_image)),
+        profile.app_region_for(len(normal_image)),
+    )
     if factory_data is not None:
         programmers.check_image(profile.factory_data_region, factory_data)
         check_factory_data(profile, factory_data, fmt)

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hil.boards.families import FAMILIES, Family
+from hil.errors import InputError
 from hil.programmers.base import Connection, TargetRegion
 
 
@@ -48,9 +49,17 @@ class BoardProfile:
             self.factory_data_address, self.factory_data_size, self.sector_size, "factory data"
         )
 
-    @property
-    def app_region(self) -> TargetRegion:
-        return TargetRegion(self.app_address, self.app_size, self.sector_size_at(self.app_address), "app")
+    def app_region_for(self, length: int) -> TargetRegion:
+        """The sectors at the app address that an image of `length` bytes needs. Not the whole app region
+        (4 MiB on RW61x / RT): a smaller region is erased, written and verified much faster, and the
+        firmware ignores what follows its image. InputError when the image does not fit the app region."""
+        sector = self.sector_size_at(self.app_address)
+        size = -(-length // sector) * sector
+        if size > self.app_size:
+            raise InputError.field(
+                "app image size", length, f"at most the app region 0x{self.app_size:X} of {self.name}"
+            )
+        return TargetRegion(self.app_address, size, sector, "app")
 
     @property
     def aes_key_bytes(self) -> bytes | None:
@@ -71,13 +80,15 @@ class BoardProfile:
         return spec.sector_size if spec else self.sector_size
 
     def region_at(self, address: int, length: int) -> TargetRegion:
-        """The region `hil flash --address` rewrites: the named region if it starts at `address`, else from
-        `address` to the end of the sector holding the image's last byte (so no stale bytes follow the
-        image in its last sector; bytes of the first sector before `address` are preserved)."""
+        """The region `hil flash --address` rewrites: the whole factory-data region if it starts at
+        `address` (the firmware scans all of it); the image's sectors of the app region (`app_region_for`)
+        at the app address; else from `address` to the end of the sector holding the image's last byte (so
+        no stale bytes follow the image in its last sector; bytes of the first sector before `address` are
+        preserved)."""
         if address == self.factory_data_address:
             return self.factory_data_region
         if address == self.app_address:
-            return self.app_region
+            return self.app_region_for(length)
         sector = self.sector_size_at(address)
         end = -(-(address + max(length, 1)) // sector) * sector
         return TargetRegion(address, end - address, sector, f"range 0x{address:X}")

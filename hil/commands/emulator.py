@@ -12,7 +12,6 @@ from hil import programmers
 from hil.boards import load_inventory
 from hil.commands._args import add_group, int_auto
 from hil.commands.boards import add_boards_option
-from hil.conversion import app_region
 from hil.emulator import app_image
 from hil.errors import InputError
 from hil.fileio import atomic_write
@@ -85,7 +84,7 @@ def cmd_build_app(args: argparse.Namespace) -> int:
         family=family,
     )
     image = app_image.build(options)
-    region = app_region(profile, image) if profile is not None else None
+    region = profile.app_region_for(len(image)) if profile is not None else None
     if args.out is not None:
         atomic_write(args.out, image)
         print(f"{args.out}: {len(image)} bytes, {options.describe()}")

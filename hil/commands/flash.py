@@ -23,8 +23,9 @@ scan), FILE is programmed, the region is read back and compared, then the board 
 (timeout, NAK, garbled frame) are retried a bounded number of times.
 
 Default target: the factory-data region (address from boards.toml: literal, family default, or a symbol in
-a .map file / ELF). --address A writes elsewhere: the app region if A is its start, else FILE rounded up to
-whole sectors (bytes of those sectors outside it are preserved)."""
+a .map file / ELF). --address A writes elsewhere: the whole factory-data region if A is its start, else
+FILE rounded up to whole sectors (at the app address: the app region's sectors FILE needs, not all of it;
+bytes of those sectors outside FILE are preserved)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -86,7 +86,7 @@ def flash_and_boot(
     """
     regions = [(profile.factory_data_region, factory_image)]
     if app is not None:
-        regions.append((conversion.app_region(profile, app), app))
+        regions.append((profile.app_region_for(len(app)), app))
     for region, image in regions:
         check_image(region, image)
     console = open_console(profile) if _console_configured(profile) else None

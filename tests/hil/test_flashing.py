@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 
-from hil import conversion, programmers
+from hil import programmers
 from hil.flow.board_io import app_for
 from hil.pytest_plugin.fixtures import HilBoard
 from hil.reports import FACT_FACTORY_DATA_SHA256, step
@@ -37,7 +37,7 @@ def test_app_region_holds_the_app(provisioned_board: HilBoard) -> None:
     app = app_for(hb.profile)
     if app is None:
         pytest.skip(f"{hb.name}: boards.toml gives no app (options.app): the board keeps the app it has")
-    target = conversion.app_region(hb.profile, app)
+    target = hb.profile.app_region_for(len(app))
     with step("flashing", hb.profile, title=f"read back the app at 0x{target.address:X}"):
         data = programmers.read(hb.profile, region=target)
     assert data[: len(app)] == app

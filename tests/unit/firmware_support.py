@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hil import programmers
 from hil.boards import BoardProfile
-from hil.conversion import app_region
 from hil.emulator import app_image
 from hil.factory_data import FactoryData, codec
 from hil.matter import certs, spake2p
@@ -80,7 +79,7 @@ def image(fd: FactoryData | None = None, *, aes_key: bytes | None = None, hw_par
 def write_app(profile: BoardProfile, *, reset: bool = False, **options: object) -> bytes:
     """Build an app image with `options` and write it to the board's app region with its programmer."""
     data = app_image.build(app_image.AppOptions(**options))  # type: ignore[arg-type]
-    programmers.flash(profile, data, region=app_region(profile, data), reset=reset)
+    programmers.flash(profile, data, region=profile.app_region_for(len(data)), reset=reset)
     return data
 
 

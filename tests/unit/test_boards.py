@@ -87,6 +87,19 @@ def test_hw_params_layout_region_keeps_its_sector_mates(tmp_path):
     assert region.erase_span() == (0xFE000, 0x2000)
 
 
+@pytest.mark.parametrize("name", ["k32w1-emu", "rt1060-emu", "rw61x-emu"])
+def test_flash_at_the_app_address_rewrites_the_images_sectors_not_the_whole_app_region(name):
+    """`hil flash --address <app>`: erasing and verifying 4 MiB for a 5 KB image is what this avoids."""
+    b = get_board(name, REPO / "boards.toml")
+    sector = b.sector_size_at(b.app_address)
+    region = b.region_at(b.app_address, sector + 1)
+    assert (region.address, region.size, region.name) == (b.app_address, 2 * sector, "app")
+    assert region == b.app_region_for(sector + 1)  # one rule for `hil flash` and the flows
+    assert b.region_at(b.factory_data_address, 16) == b.factory_data_region  # the firmware scans it all
+    with pytest.raises(InputError, match="app image size"):
+        b.region_at(b.app_address, b.app_size + 1)
+
+
 def test_unknown_board_names_the_known_ones():
     with pytest.raises(InputError) as exc:
         get_board("nope", REPO / "boards.toml")

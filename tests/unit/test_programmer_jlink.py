@@ -166,3 +166,25 @@ def test_board_process_gone_is_a_programmer_error(k32w1):
     handle.stop()
     with pytest.raises(ProgrammerError, match=r"k32w1-emu: open probe .*Could not connect"):
         JLinkProgrammer.open(conn, profile)
+
+
+def test_hil_flash_at_the_app_address_rewrites_only_the_images_sectors(tmp_path, capsys):
+    """`hil flash --address <app address>` erases and verifies the sectors the image needs; the rest of the
+    app region (768 KiB here, 4 MiB on RW61x / RT) keeps its bytes and costs no erase or read-back."""
+    from hil.cli import main
+
+    with lab(tmp_path, {BOARD: "k32w1"}) as the_lab:
+        before = random_image(FLASH_SIZE, seed=13)
+        the_lab.prefill(BOARD, before)
+        profile = the_lab.profile(BOARD)
+        sector = profile.sector_size_at(profile.app_address)
+        app = random_image(sector + 100, seed=14)
+        (tmp_path / "app.bin").write_bytes(app)
+        argv = ["flash", "--board", BOARD, "--address", hex(profile.app_address), str(tmp_path / "app.bin")]
+        assert main(argv) == 0
+        span = f"0x{profile.app_address:X}+0x{2 * sector:X}"
+        assert f"(region 0x{2 * sector:X}, erased {span})" in capsys.readouterr().out
+        end = profile.app_address + 2 * sector
+        after = the_lab.flash_file(BOARD).read_bytes()
+        assert after[profile.app_address : end] == app + b"\xff" * (2 * sector - len(app))
+        assert after[end:] == before[end:]
