@@ -1,4 +1,4 @@
-"""Registers the harness's pytest plugin for this repository's suites (installed copies use the entry point)."""
+"""Registers the harness's pytest plugin for this repository's suites (installed copies: the entry point)."""
 
 import importlib.metadata
 

@@ -98,7 +98,7 @@ class Console:
 def console_port(profile: BoardProfile) -> tuple[str, int]:
     """(port path, baudrate) of a board's console; starts an emulated board's process if needed."""
     baudrate = int(profile.options.get("console_baudrate", DEFAULT_BAUDRATE))
-    if getattr(profile, "labgrid_place", None):  # a lab board: the held place's console, bridged to a local pty
+    if getattr(profile, "labgrid_place", None):  # a lab board: its held place's console, bridged to a pty
         from hil.lab.places import lab_console_port
 
         return lab_console_port(profile), baudrate
