@@ -243,12 +243,7 @@ def generate_pai(
     vid_pid_as_cn: bool = False,
 ) -> Credential:
     """A PAI signed by `paa` (`--type i`): CA pathlen 0, VID required, PID optional."""
-    check_id("vendor_id", vid, required=True)
-    check_id("product_id", pid, required=False)
-    _check_issuer(paa, "paa")
-    return _build(
-        "pai", _subject(common_name, vid, pid, vid_pid_as_cn), paa, key, valid_from, lifetime_days, serial
-    )
+    return _issue("pai", paa, common_name, vid, pid, valid_from, lifetime_days, key, serial, vid_pid_as_cn)
 
 
 def generate_dac(
@@ -264,12 +259,27 @@ def generate_dac(
     vid_pid_as_cn: bool = False,
 ) -> Credential:
     """A DAC signed by `pai` (`--type d`): end entity, digitalSignature only, VID and PID required."""
+    return _issue("dac", pai, common_name, vid, pid, valid_from, lifetime_days, key, serial, vid_pid_as_cn)
+
+
+def _issue(
+    kind: Literal["pai", "dac"],
+    issuer: Credential,
+    common_name: str,
+    vid: int,
+    pid: int | None,
+    valid_from: datetime | None,
+    lifetime_days: int,
+    key: ec.EllipticCurvePrivateKey | None,
+    serial: int | None,
+    vid_pid_as_cn: bool,
+) -> Credential:
+    """A PAI or DAC under `issuer` (the PAA of a PAI, the PAI of a DAC): VID always, PID required on a DAC."""
     check_id("vendor_id", vid, required=True)
-    check_id("product_id", pid, required=True)
-    _check_issuer(pai, "pai")
-    return _build(
-        "dac", _subject(common_name, vid, pid, vid_pid_as_cn), pai, key, valid_from, lifetime_days, serial
-    )
+    check_id("product_id", pid, required=kind == "dac")
+    _check_issuer(issuer, "paa" if kind == "pai" else "pai")
+    subject = _subject(common_name, vid, pid, vid_pid_as_cn)
+    return _build(kind, subject, issuer, key, valid_from, lifetime_days, serial)
 
 
 def _check_issuer(issuer: Credential, kind: CertKind) -> None:
