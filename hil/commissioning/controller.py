@@ -17,7 +17,6 @@ with the SDK's attestation error by name, read from the per-attempt SDK log whos
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.util
 import itertools
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hil.commissioning import sandbox as sandbox_mod
-from hil.commissioning.sandbox import Sandbox
+from hil.commissioning.sandbox import Sandbox, stop_member
 from hil.commissioning.trust_store import PaaInput, der, load_paas, write_trust_store
 from hil.commissioning.verdict import Stage, Timings, Verdict, parse_log
 from hil.errors import CommissioningError
@@ -103,20 +102,10 @@ class Controller:
         self._private.mkdir(parents=True, exist_ok=True)
         storage = self._private / "fabric.json"
         storage.unlink(missing_ok=True)
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._t_launch = time.monotonic()
-        with open(self.log_dir / f"{self.name}.stdout.log", "ab") as out:
-            self._proc = self.sandbox.popen(
-                self.sandbox.python(
-                    "hil.commissioning._controller_proc", "--control-fd", str(child_end.fileno())
-                ),
-                pass_fds=(child_end.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        child_end.close()
-        self._sock = parent_end
+        self._proc, self._sock = self.sandbox.spawn_member(
+            "hil.commissioning._controller_proc", self.log_dir / f"{self.name}.stdout.log", append=True
+        )
         self._buf = b""
         self._send(
             {
@@ -146,17 +135,8 @@ class Controller:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
         proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_member(proc, sock, timeout=10)
 
     def __enter__(self) -> Controller:
         return self.start()

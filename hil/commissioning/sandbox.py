@@ -33,6 +33,7 @@ import functools
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -361,6 +362,47 @@ class Sandbox:
     def python(self, module: str, *args: str) -> list[str]:
         """argv for `python -m module args...` with this interpreter."""
         return [sys.executable, "-m", module, *args]
+
+    def spawn_member(
+        self, module: str, log: Path, *, append: bool = False, env: Mapping[str, str] | None = None
+    ) -> tuple[subprocess.Popen[bytes], socket.socket]:
+        """Start `python -m module --control-fd N` inside the sandbox, output to `log`.
+
+        N is the child's end of a Unix socket pair (the members speak JSON lines over it); the parent's end
+        is returned with the process. A socket pair rather than pipes: one fd, both directions, and the
+        child sees EOF as soon as the parent closes it (or dies), so no member outlives its owner.
+        """
+        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with open(log, "ab" if append else "wb") as out:
+                proc = self.popen(
+                    self.python(module, "--control-fd", str(child_end.fileno())),
+                    env=env,
+                    pass_fds=(child_end.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
+        return proc, parent_end
+
+
+def stop_member(proc: subprocess.Popen[bytes] | None, sock: socket.socket | None, *, timeout: float) -> None:
+    """Close a member's control socket (its cue to exit), wait up to `timeout` s for it, then kill it."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+    if proc is not None:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 def _readline_with_timeout(proc: subprocess.Popen[str], timeout: float) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import ipaddress
 import json
 import os
@@ -45,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from hil.commissioning.sandbox import stop_member
 from hil.errors import BoardError, InputError
 
 if TYPE_CHECKING:
@@ -241,19 +241,10 @@ class MatterNode:
 
     def start(self, timeout: float = _START_TIMEOUT) -> MatterNode:
         t0 = time.monotonic()
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
-            self._proc = self.sandbox.popen(
-                self.sandbox.python(__name__, "--control-fd", str(child_end.fileno())),
-                pass_fds=(child_end.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        child_end.close()
-        self._sock = parent_end
+        self._proc, self._sock = self.sandbox.spawn_member(
+            __name__, self.log_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
         hello = {
             "config": self.config.public_dict(),
             "address": self.address,
@@ -284,17 +275,8 @@ class MatterNode:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
         proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_member(proc, sock, timeout=5)
         if self._reader is not None:
             self._reader.join(timeout=5)
 
