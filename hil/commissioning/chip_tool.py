@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hil.commissioning.trust_store import PaaInput, check_trust_store, write_trust_store
-from hil.commissioning.verdict import Stage, Timings, Verdict, parse_log
+from hil.commissioning.verdict import PASSCODE_REJECTED, Stage, Timings, Verdict, parse_log
 from hil.errors import ConfigError, InputError
 from hil.matter import spake2p
 
@@ -149,7 +149,7 @@ def verdict_from_output(
     if "No PAAs found in path" in text:
         stage, message = Stage.CONTROLLER, "chip-tool found no PAA in the trust store"
     elif found.pase_mac_mismatch:
-        message = "the node rejected the passcode (SPAKE2+ MAC mismatch: wrong passcode or verifier)"
+        message = PASSCODE_REJECTED
     if stage is None:
         if returncode is None:
             stage, message = Stage.TIMEOUT, "chip-tool did not finish in time (killed)"
@@ -159,15 +159,7 @@ def verdict_from_output(
             stage = Stage.COMMISSIONING
     if not message and returncode not in (0, None) and found.chip_error is None:
         message = f"chip-tool exited {returncode}"
-    return Verdict(
-        stage,
-        step=found.failed_step,
-        attestation=found.attestation,
-        chip_error=found.chip_error,
-        message=message,
-        details=details,
-        **common,
-    )
+    return Verdict.failed(stage, found, message, details=details, **common)
 
 
 class ChipTool:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from hil.commissioning import sandbox as sandbox_mod
 from hil.commissioning.sandbox import Sandbox, stop_member
 from hil.commissioning.trust_store import PaaInput, der, load_paas, write_trust_store
-from hil.commissioning.verdict import Stage, Timings, Verdict, parse_log
+from hil.commissioning.verdict import PASSCODE_REJECTED, Stage, Timings, Verdict, parse_log
 from hil.errors import CommissioningError
 
 if TYPE_CHECKING:
@@ -253,18 +253,9 @@ class Controller:
             else:
                 stage = Stage.COMMISSIONING
         if found.pase_mac_mismatch:
-            message = "the node rejected the passcode (SPAKE2+ MAC mismatch: wrong passcode or verifier)"
-        return Verdict(
-            stage,
-            step=found.failed_step,
-            attestation=found.attestation,
-            chip_error=found.chip_error,
-            message=message,
-            details={"attestation_code": found.attestation_code}
-            if found.attestation_code is not None
-            else {},
-            **common,
-        )
+            message = PASSCODE_REJECTED
+        details = {"attestation_code": found.attestation_code} if found.attestation_code is not None else {}
+        return Verdict.failed(stage, found, message, details=details, **common)
 
     # -- channel ---------------------------------------------------------------------------------
     def _send(self, msg: dict[str, Any]) -> None:

@@ -187,6 +187,19 @@ class Verdict:
             parts.append(f"log {self.log_path}")
         return "; ".join(parts)
 
+    @classmethod
+    def failed(cls, stage: Stage, found: LogFindings, message: str, **common: Any) -> Verdict:
+        """A failure at `stage`, with what the commissioner's log names: failed step, attestation result,
+        CHIP error (`common`: method, node_id, log_path, timings, details)."""
+        return cls(
+            stage,
+            step=found.failed_step,
+            attestation=found.attestation,
+            chip_error=found.chip_error,
+            message=message,
+            **common,
+        )
+
     def raise_for_failure(self) -> Verdict:
         """Return self on success; raise AttestationError / CommissioningError (both exit 4) otherwise."""
         if self.ok:
@@ -237,6 +250,8 @@ _COMPLETED = (
     re.compile(r"Device commissioning completed with success"),  # chip-tool
 )
 _DISCOVERED = re.compile(r"Discovered Device:|Discovered commissionable/commissioner node|OnNodeDiscovered")
+# The SDK's "Failed to verify peer's MAC" in words a user can act on (both commissioners log it).
+PASSCODE_REJECTED = "the node rejected the passcode (SPAKE2+ MAC mismatch: wrong passcode or verifier)"
 _ATTESTATION_STEPS = {"AttestationVerification", "AttestationRevocationCheck", "SendAttestationRequest"}
 
 
