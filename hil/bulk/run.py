@@ -195,14 +195,17 @@ def _run_chunk(indices: list[int]) -> int:
     return _WORKER.run(indices)
 
 
-def _chunks(indices: Iterable[int], size: int) -> Iterator[list[int]]:
-    chunk: list[int] = []
-    for i in indices:
-        chunk.append(i)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
+def _chunks(indices: Iterable[int], size: int, total: int = 0, jobs: int = 1) -> Iterator[list[int]]:
+    """Lists of up to `size` indices; with `total`, the last chunks shrink (remaining / 2·jobs) so that the
+    workers finish together instead of one idling while another ends a full chunk."""
+    it = iter(indices)
+    remaining = total
+    while True:
+        want = max(1, min(size, remaining // (2 * jobs))) if total else size
+        chunk = list(itertools.islice(it, want))
+        if not chunk:
+            return
+        remaining -= len(chunk)
         yield chunk
 
 
@@ -312,9 +315,9 @@ def _execute(
         finally:
             gc.unfreeze()  # the caller's process goes back to normal
         return
-    # Small enough that the last chunks leave no worker idle for long (the tail), large enough that one
-    # IPC round trip (~0.1 ms) is noise against a chunk's work.
-    size = max(1, min(MAX_CHUNK, todo_n // (jobs * 32)))
+    # Large enough that one IPC round trip (~0.1 ms) is noise against a chunk's work; `_chunks` shrinks
+    # the last ones so no worker idles at the end.
+    size = max(1, min(MAX_CHUNK, todo_n // (jobs * 8)))
     pool: concurrent.futures.Executor
     if executor == "thread":
         shared = _Worker(DeviceFactory(spec), Planner(key, serial_prefix=serial_prefix), batch)
@@ -328,7 +331,7 @@ def _execute(
         func = _run_chunk
     else:
         raise InputError.field("executor", executor, "allowed 'process' or 'thread'")
-    chunks = _chunks(todo, size)
+    chunks = _chunks(todo, size, todo_n, jobs)
     with pool:
         try:
             # A bounded window of chunks in flight: memory stays flat whatever the batch size.
