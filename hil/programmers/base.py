@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
@@ -171,17 +171,19 @@ class ProgrammerBase:
         step: str,
         address: int | None = None,
         *,
-        transient: tuple[type[BaseException], ...] = (),
+        transient: tuple[type[BaseException], ...] | Callable[[Exception], bool] = (),
+        reason: Callable[[Exception], str] | None = None,
     ) -> Iterator[None]:
-        """Map client-library exceptions: `transient` types -> TransientError, others -> ProgrammerError."""
+        """Map client-library exceptions: transient ones (`transient`: exception types, or a predicate for
+        clients that say it only in a code or message) -> TransientError, others -> ProgrammerError, with
+        `reason(exc)` (default: type and first line) after the standard wording."""
         try:
             yield
         except HilError:
             raise
-        except transient as exc:
-            raise self.fail(step, address, _reason(exc), transient=True) from exc
         except Exception as exc:
-            raise self.fail(step, address, _reason(exc)) from exc
+            retry = transient(exc) if callable(transient) else isinstance(exc, transient)
+            raise self.fail(step, address, (reason or _reason)(exc), transient=retry) from exc
 
 
 def _reason(exc: BaseException) -> str:

@@ -36,7 +36,7 @@ from spsdk.mboot.interfaces.uart import MbootUARTInterface
 from spsdk.mboot.mcuboot import McuBoot
 from spsdk.utils.interfaces.device.serial_device import SerialDevice
 
-from hil.errors import HilError, InputError
+from hil.errors import InputError
 from hil.programmers.base import ProgrammerBase
 
 FLEXSPI_NOR_MEM_ID = 9
@@ -123,12 +123,8 @@ class BlhostProgrammer(ProgrammerBase):
     def _call(self, step: str, address: int | None) -> Iterator[McuBoot]:
         """Run one client call; spsdk exceptions become TransientError / ProgrammerError."""
         mb = self.mcuboot
-        try:
+        with self.step(step, address, transient=is_transient, reason=describe):
             yield mb
-        except HilError:
-            raise
-        except Exception as exc:
-            raise self.fail(step, address, describe(exc), transient=is_transient(exc)) from exc
 
     def _option_int(self, key: str, default: int | None = None) -> int | None:
         value: Any = self.profile.options.get(key, default)

@@ -23,10 +23,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any, ClassVar
 
-from hil.errors import ProgrammerError
 from hil.programmers.base import ProgrammerBase
 
 _TRANSIENT_MARKERS = ("invalid crc", "frame start byte", "no response")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip() or 'no response'}"
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -79,7 +82,8 @@ class Dk6Programmer(ProgrammerBase):
                 device.close()
 
     def _call(self, step: str, address: int | None = None) -> contextlib.AbstractContextManager[None]:
-        return _Dk6Step(self, step, address)
+        """`step` with the DK6 client's transient faults recognised by message."""
+        return self.step(step, address, transient=_is_transient, reason=_describe)
 
     def _memory_id(self, address: int, length: int) -> Any:
         """The DK6 memory holding the range: FLASH first, then Config, RAM0, RAM1 (PSECT etc. overlap 0)."""
@@ -123,21 +127,3 @@ class Dk6Programmer(ProgrammerBase):
             raise self.fail("reset", None, "programmer is closed")
         with self._call("reset"):
             self._device.reset()
-
-
-class _Dk6Step:
-    """Like ProgrammerBase.step, with the DK6 client's transient faults recognised by message."""
-
-    def __init__(self, programmer: Dk6Programmer, step: str, address: int | None) -> None:
-        self.programmer, self.step, self.address = programmer, step, address
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or isinstance(exc, ProgrammerError):
-            return False
-        if not isinstance(exc, Exception):
-            return False
-        reason = f"{type(exc).__name__}: {str(exc).strip() or 'no response'}"
-        raise self.programmer.fail(self.step, self.address, reason, transient=_is_transient(exc)) from exc

@@ -79,7 +79,8 @@ class JLinkProgrammer(ProgrammerBase):
                 jlink.close()
 
     def _step(self, step: str, address: int | None = None) -> contextlib.AbstractContextManager[None]:
-        return _JLinkStep(self, step, address)
+        """`step` with pylink's link-level errors recognised as transient (module docstring)."""
+        return self.step(step, address, transient=_is_transient, reason=_describe)
 
     def _live(self, step: str, address: int | None) -> Any:
         if self._jlink is None:
@@ -113,27 +114,16 @@ class JLinkProgrammer(ProgrammerBase):
             jlink.reset(halt=False)
 
 
-class _JLinkStep:
-    def __init__(self, programmer: JLinkProgrammer, step: str, address: int | None) -> None:
-        self.programmer, self.step, self.address = programmer, step, address
+def _is_transient(exc: BaseException) -> bool:
+    import pylink
 
-    def __enter__(self) -> None:
-        return None
+    # pylink raises OpenEx failures with the DLL's message and no code: recognise the link-level ones.
+    return isinstance(exc, pylink.errors.JLinkException) and (
+        getattr(exc, "code", None) in _TRANSIENT_CODES or str(exc) in _TRANSIENT_MESSAGES
+    )
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
-        import pylink
 
-        if exc is None or not isinstance(exc, Exception):
-            return False
-        from hil.errors import HilError
-
-        if isinstance(exc, HilError):
-            return False
-        code = getattr(exc, "code", None)
-        # pylink raises OpenEx failures with the DLL's message and no code: recognise the link-level ones.
-        transient = isinstance(exc, pylink.errors.JLinkException) and (
-            code in _TRANSIENT_CODES or str(exc) in _TRANSIENT_MESSAGES
-        )
-        text = str(exc).strip() or type(exc).__name__
-        reason = f"J-Link error {code}: {text}" if code is not None else text
-        raise self.programmer.fail(self.step, self.address, reason, transient=transient) from exc
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    text = str(exc).strip() or type(exc).__name__
+    return f"J-Link error {code}: {text}" if code is not None else text
