@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from hil import programmers
 from hil.boards import BoardProfile, load_inventory
 from hil.emulator.board import BoardHandle, ensure_running, find_running, state_dir
+from hil.emulator.faults import FaultPlan
+from hil.errors import ProgrammerError
 
 # Short per-response timeouts: a dropped frame costs one timeout, and a pty answers in microseconds.
 TIMEOUT_MS = 300
@@ -40,6 +43,7 @@ class Lab:
 
     root: Path
     inventory: Path
+    app: bytes = b""  # the flash a test prefilled (the "application"): the bytes a write must leave alone
 
     def profile(self, name: str) -> BoardProfile:
         return load_inventory(self.inventory).get(name)
@@ -47,14 +51,29 @@ class Lab:
     def flash_file(self, name: str, region: str = "FLASH") -> Path:
         return state_dir(name, self.root) / f"flash-{region}.bin"
 
+    def flash_bytes(self, name: str, region: str = "FLASH") -> bytes:
+        return self.flash_file(name, region).read_bytes()
+
     def prefill(self, name: str, data: bytes, region: str = "FLASH") -> None:
         """Flash content before the board's first start (an 'application' already on the chip)."""
         path = self.flash_file(name, region)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
+    def expected_flash(self, image: bytes, address: int, size: int) -> bytes:
+        """The flash after a verified write of `image` into the `size`-byte region at `address`: the
+        prefilled bytes outside the region, the image, then erased bytes to the region's end."""
+        return self.app[:address] + image + b"\xff" * (size - len(image)) + self.app[address + size :]
+
     def start(self, name: str) -> BoardHandle:
         return ensure_running(self.profile(name), root=self.root)
+
+    def fault_free(self, name: str) -> Iterator[BoardHandle]:
+        """Fixture body: the board started, with no fault plan before or after the test."""
+        handle = self.start(name)
+        handle.install_faults(None)
+        yield handle
+        handle.install_faults(None)
 
     def running(self, name: str) -> BoardHandle | None:
         return find_running(name, self.root)
@@ -91,3 +110,22 @@ def random_image(n: int, seed: int) -> bytes:
 
 def assert_other_process(handle: BoardHandle) -> None:
     assert handle.pid != os.getpid()
+
+
+def cut_write_then_recover(
+    the_lab: Lab, board: BoardHandle, image: bytes, *, cut: int, address: int, size: int
+) -> ProgrammerError:
+    """Flash `image` with the link cut after `cut` bytes: it must fail, leaving the region erased with only
+    its first `cut` bytes programmed; with the link back, the same call succeeds at the first attempt.
+    Returns the error of the cut write, for the backend's own checks of its message."""
+    profile = the_lab.profile(board.name)
+    board.install_faults(FaultPlan(disconnect_after_bytes=cut))
+    with pytest.raises(ProgrammerError) as exc:
+        programmers.flash(profile, image)
+    assert board.status()["faults"]["disconnected"]
+    region = the_lab.flash_bytes(board.name)[address : address + size]
+    assert region[:cut] == image[:cut] and region[cut:] == b"\xff" * (size - cut)
+    board.install_faults(None)
+    assert programmers.flash(profile, image).attempts == 1
+    assert the_lab.flash_bytes(board.name) == the_lab.expected_flash(image, address, size)
+    return exc.value

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from hil.boards.families import FAMILIES
 from hil.boards.profile import BoardProfile
@@ -18,7 +18,9 @@ from hil.emulator.flash import MemoryMap, Region
 from hil.emulator.pty import PtyPort
 from hil.emulator.rom_mboot import MbootRom
 from hil.emulator.rom_sdp import SdpRom
-from hil.programmers.base import Connection
+from hil.programmers.base import Connection, ProgrammerBase
+
+P = TypeVar("P", bound=ProgrammerBase)
 
 # family -> the programmer that goes through its ROM's serial protocol
 SERIAL_PROGRAMMER = {"rw61x": "blhost", "k32w1": "blhost", "rt1060": "sdp", "rt1170": "sdp"}
@@ -47,6 +49,13 @@ class EmulatedMcu:
             connection=Connection(port=self.port.path, timeout_ms=timeout_ms, emulated=True),
             options=options,
         )
+
+    def open(self, backend: type[P], timeout_ms: int = 2000, **options: Any) -> P:
+        """`backend` (a programmer class) opened on this MCU's port, with board `options`."""
+        profile = self.profile(timeout_ms=timeout_ms, **options)
+        prog = backend.open(profile.connection, profile)
+        assert isinstance(prog, backend)
+        return prog
 
     def connection(self, timeout_ms: int = 2000) -> Connection:
         return self.profile(timeout_ms=timeout_ms).connection

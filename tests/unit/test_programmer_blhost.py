@@ -19,10 +19,7 @@ FAST_MS = 300  # short client timeout: faults then cost a fraction of a second
 
 
 def open_programmer(mcu: EmulatedMcu, timeout_ms: int = 2000, **options: object) -> BlhostProgrammer:
-    profile = mcu.profile(timeout_ms=timeout_ms, **options)
-    prog = BlhostProgrammer.open(profile.connection, profile)
-    assert isinstance(prog, BlhostProgrammer)
-    return prog
+    return mcu.open(BlhostProgrammer, timeout_ms, **options)
 
 
 def fill_neighbours(mcu: EmulatedMcu, address: int, end: int, sector: int) -> dict[int, bytes]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from emulated_boards import assert_other_process, lab, random_image
+from emulated_boards import assert_other_process, cut_write_then_recover, lab, random_image
 
 from hil import programmers
 from hil.emulator.faults import FaultPlan
@@ -27,27 +27,14 @@ FLASH_SIZE = 0x9DE00
 @pytest.fixture(scope="module")
 def k32w0(tmp_path_factory):
     with lab(tmp_path_factory.mktemp("dk6"), {BOARD: "k32w0x1"}) as the_lab:
-        app = random_image(FLASH_SIZE, seed=1)  # an "application" everywhere, so stray writes show
-        the_lab.prefill(BOARD, app)
-        the_lab.app = app  # type: ignore[attr-defined]
+        the_lab.app = random_image(FLASH_SIZE, seed=1)  # an "application" everywhere, so stray writes show
+        the_lab.prefill(BOARD, the_lab.app)
         yield the_lab
 
 
 @pytest.fixture
 def board(k32w0):
-    handle = k32w0.start(BOARD)
-    handle.install_faults(None)
-    yield handle
-    handle.install_faults(None)
-
-
-def flash_bytes(k32w0) -> bytes:
-    return k32w0.flash_file(BOARD).read_bytes()
-
-
-def expected_flash(k32w0, image: bytes) -> bytes:
-    region = image + b"\xff" * (SIZE - len(image))
-    return k32w0.app[:ADDRESS] + region + k32w0.app[ADDRESS + SIZE :]
+    yield from k32w0.fault_free(BOARD)
 
 
 def test_write_and_read_back_through_spsdk_dk6(k32w0, board):
@@ -59,7 +46,7 @@ def test_write_and_read_back_through_spsdk_dk6(k32w0, board):
     assert (report.address, report.attempts, report.transient_faults) == (ADDRESS, 1, [])
     assert programmers.read(profile) == image + b"\xff" * (SIZE - len(image))
     # the whole flash: only the region changed (erased, then programmed), the bytes around it did not
-    assert flash_bytes(k32w0) == expected_flash(k32w0, image)
+    assert k32w0.flash_bytes(BOARD) == k32w0.expected_flash(image, ADDRESS, SIZE)
     status = board.status()
     assert status["resets"] >= 1 and status["last_reset"] == "rom"  # programmers.flash resets after writing
 
@@ -69,7 +56,7 @@ def test_shorter_image_leaves_no_stale_bytes(k32w0, board):
     programmers.flash(profile, random_image(SIZE, seed=3))
     short = random_image(100, seed=4)
     programmers.flash(profile, short)
-    assert flash_bytes(k32w0)[ADDRESS : ADDRESS + SIZE] == short + b"\xff" * (SIZE - 100)
+    assert k32w0.flash_bytes(BOARD)[ADDRESS : ADDRESS + SIZE] == short + b"\xff" * (SIZE - 100)
 
 
 def test_dk6prog_cli_reads_what_the_library_wrote(k32w0, board, tmp_path):
@@ -95,7 +82,7 @@ def test_dropped_frame_is_retried_and_verifies(k32w0, board):
     assert report.attempts == 2 and len(report.transient_faults) == 1
     assert "write at 0x9D600" in report.transient_faults[0] and "No Response" in report.transient_faults[0]
     assert board.status()["faults"]["fired"] == ["drop#25"]
-    assert flash_bytes(k32w0) == expected_flash(k32w0, image)
+    assert k32w0.flash_bytes(BOARD) == k32w0.expected_flash(image, ADDRESS, SIZE)
 
 
 @pytest.mark.parametrize("frame", [5, 26, 31])  # ISP unlock handshake, 2nd write chunk, 1st read-back
@@ -106,27 +93,15 @@ def test_garbled_frame_is_retried_and_verifies(k32w0, board, frame):
     if frame > 19:  # frames 1-19 are the opening handshake, retried by open_programmer
         assert report.attempts == 2, report.transient_faults
     assert board.status()["faults"]["fired"] == [f"garble#{frame}"]
-    assert flash_bytes(k32w0) == expected_flash(k32w0, image)
+    assert k32w0.flash_bytes(BOARD) == k32w0.expected_flash(image, ADDRESS, SIZE)
 
 
 def test_disconnect_mid_write_is_a_clear_error_not_a_partial_region(k32w0, board):
-    profile = k32w0.profile(BOARD)
-    programmers.flash(profile, random_image(SIZE, seed=7))
-    board.install_faults(FaultPlan(disconnect_after_bytes=700))
+    programmers.flash(k32w0.profile(BOARD), random_image(SIZE, seed=7))  # so "erased" shows
     image = random_image(2000, seed=8)
-    with pytest.raises(ProgrammerError) as exc:
-        programmers.flash(profile, image)
-    message = str(exc.value)
+    message = str(cut_write_then_recover(k32w0, board, image, cut=700, address=ADDRESS, size=SIZE))
     assert BOARD in message and "0x9D600" in message and "partial image" in message
     assert "failed after 4 attempts" in message
-    assert board.status()["faults"]["disconnected"]
-    # what the cut left behind: erased, then 700 bytes programmed (never reported as success)
-    region = flash_bytes(k32w0)[ADDRESS : ADDRESS + SIZE]
-    assert region[:700] == image[:700] and region[700:] == b"\xff" * (SIZE - 700)
-    # the cable is back: the same call now succeeds
-    board.install_faults(None)
-    assert programmers.flash(profile, image).attempts == 1
-    assert flash_bytes(k32w0) == expected_flash(k32w0, image)
 
 
 def test_flipped_bit_is_caught_by_verify(k32w0, board):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pylink
 import pytest
-from emulated_boards import assert_other_process, lab, random_image
+from emulated_boards import assert_other_process, cut_write_then_recover, lab, random_image
 
 from hil import programmers
 from hil.emulator.faults import FaultPlan
@@ -28,7 +28,7 @@ def k32w1(tmp_path_factory):
         HW: f"k32w1|factory_data_address = {HW_ADDRESS:#x}\nfactory_data_size = {HW_SIZE:#x}",
     }
     with lab(tmp_path_factory.mktemp("jlink"), boards) as the_lab:
-        the_lab.app = random_image(FLASH_SIZE, seed=11)  # type: ignore[attr-defined]
+        the_lab.app = random_image(FLASH_SIZE, seed=11)
         the_lab.prefill(BOARD, the_lab.app)
         the_lab.prefill(HW, the_lab.app)
         yield the_lab
@@ -36,19 +36,7 @@ def k32w1(tmp_path_factory):
 
 @pytest.fixture
 def board(k32w1):
-    handle = k32w1.start(BOARD)
-    handle.install_faults(None)
-    yield handle
-    handle.install_faults(None)
-
-
-def flash_bytes(k32w1, name: str = BOARD) -> bytes:
-    return k32w1.flash_file(name).read_bytes()
-
-
-def expected_flash(k32w1, image: bytes, address: int = ADDRESS, size: int = SIZE) -> bytes:
-    region = image + b"\xff" * (size - len(image))
-    return k32w1.app[:address] + region + k32w1.app[address + size :]
+    yield from k32w1.fault_free(BOARD)
 
 
 def test_write_and_read_back_through_pylink(k32w1, board):
@@ -59,7 +47,7 @@ def test_write_and_read_back_through_pylink(k32w1, board):
     report = programmers.flash(profile, image)
     assert (report.address, report.attempts) == (ADDRESS, 1)
     assert programmers.read(profile) == image + b"\xff" * (SIZE - len(image))
-    assert flash_bytes(k32w1) == expected_flash(k32w1, image)
+    assert k32w1.flash_bytes(BOARD) == k32w1.expected_flash(image, ADDRESS, SIZE)
     assert board.status()["last_reset"] == "probe"  # programmers.flash resets through the probe
 
 
@@ -77,9 +65,9 @@ def test_plain_pylink_loadfile_against_the_board_process(k32w1, board, tmp_path)
     assert bytes(jl.memory_read8(ADDRESS, 1024)) == image
     jl.reset(halt=False)
     jl.close()
-    assert flash_bytes(k32w1)[ADDRESS : ADDRESS + 1024] == image
+    assert k32w1.flash_bytes(BOARD)[ADDRESS : ADDRESS + 1024] == image
     # the loader rewrote the whole 8 KiB sector: the rest of it kept its bytes (read-modify-write)
-    assert flash_bytes(k32w1)[ADDRESS + 1024 : ADDRESS + SIZE] == before[1024:]
+    assert k32w1.flash_bytes(BOARD)[ADDRESS + 1024 : ADDRESS + SIZE] == before[1024:]
 
 
 def test_wrong_device_name_is_refused_by_the_probe(k32w1, board):
@@ -97,7 +85,7 @@ def test_hw_params_region_preserves_prod_data_in_its_sector(k32w1):
     image = random_image(700, seed=14)
     report = programmers.flash(profile, image)
     assert (report.erase_start, report.erase_length) == (0xFE000, 0x2000)
-    assert flash_bytes(k32w1, HW) == expected_flash(k32w1, image, HW_ADDRESS, HW_SIZE)
+    assert k32w1.flash_bytes(HW) == k32w1.expected_flash(image, HW_ADDRESS, HW_SIZE)
     assert handle.peek(0xFE000, 0x80) == k32w1.app[0xFE000:0xFE080]
 
 
@@ -111,7 +99,7 @@ def test_dropped_frame_is_retried_and_verifies(k32w1, board):
     fault = report.transient_faults[0]
     assert "J-Link error -257" in fault and "write (loadfile) at 0xF4000" in fault
     assert board.status()["faults"]["fired"] == ["drop#6"]
-    assert flash_bytes(k32w1) == expected_flash(k32w1, image)
+    assert k32w1.flash_bytes(BOARD) == k32w1.expected_flash(image, ADDRESS, SIZE)
 
 
 @pytest.mark.parametrize("frame", [1, 4, 7])  # hello (open), erase, read-back
@@ -122,7 +110,7 @@ def test_garbled_frame_is_retried_and_verifies(k32w1, board, frame):
     if frame > 2:  # 1-2 are the opening handshake, retried by open_programmer
         assert report.attempts == 2, report.transient_faults
     assert board.status()["faults"]["fired"] == [f"garble#{frame}"]
-    assert flash_bytes(k32w1) == expected_flash(k32w1, image)
+    assert k32w1.flash_bytes(BOARD) == k32w1.expected_flash(image, ADDRESS, SIZE)
 
 
 def test_stalled_frame_within_the_timeout_needs_no_retry(k32w1, board):
@@ -133,18 +121,9 @@ def test_stalled_frame_within_the_timeout_needs_no_retry(k32w1, board):
 
 
 def test_disconnect_mid_write_is_a_clear_error_not_a_partial_region(k32w1, board):
-    profile = k32w1.profile(BOARD)
-    board.install_faults(FaultPlan(disconnect_after_bytes=500))
     image = random_image(3000, seed=17)
-    with pytest.raises(ProgrammerError) as exc:
-        programmers.flash(profile, image)
-    message = str(exc.value)
+    message = str(cut_write_then_recover(k32w1, board, image, cut=500, address=ADDRESS, size=SIZE))
     assert BOARD in message and "0xF4000" in message and "partial image" in message
-    region = flash_bytes(k32w1)[ADDRESS : ADDRESS + SIZE]
-    assert region[:500] == image[:500] and region[500:] == b"\xff" * (SIZE - 500)
-    board.install_faults(None)
-    assert programmers.flash(profile, image).attempts == 1
-    assert flash_bytes(k32w1) == expected_flash(k32w1, image)
 
 
 def test_flipped_bit_is_caught_by_verify(k32w1, board):

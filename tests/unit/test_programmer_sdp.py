@@ -35,10 +35,7 @@ FAST_MS = 300
 
 
 def open_sdp(mcu: EmulatedMcu, timeout_ms: int = 2000, **options: object) -> SdpProgrammer:
-    profile = mcu.profile(timeout_ms=timeout_ms, **options)
-    prog = SdpProgrammer.open(profile.connection, profile)
-    assert isinstance(prog, SdpProgrammer)
-    return prog
+    return mcu.open(SdpProgrammer, timeout_ms, **options)
 
 
 def test_backend_is_registered():
