@@ -43,7 +43,6 @@ Guesses, not documented ROM behaviour (to be checked against transcripts from re
 
 from __future__ import annotations
 
-import binascii
 import struct
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -53,6 +52,7 @@ from enum import IntEnum
 from hil.emulator.faults import FaultPlan
 from hil.emulator.flash import MemoryAccessError, MemoryMap, Region
 from hil.emulator.pty import PtyPort
+from hil.factory_data.codec import crc16_xmodem  # the mboot frame checksum is the same CRC
 
 START = 0x5A
 
@@ -123,11 +123,6 @@ FLEXSPI_NOR_MEM_ID = 9
 PERIPHERAL_UART = 0x01
 # ExternalMemoryAttributes flags: start address, size in KiB, page size, sector size (spsdk ExtMemPropTags)
 _EXT_MEM_FLAGS = 0x01 | 0x02 | 0x04 | 0x08
-
-
-def crc16_xmodem(data: bytes) -> int:
-    """CRC-16/XMODEM (poly 0x1021, init 0), the mboot frame checksum."""
-    return binascii.crc_hqx(data, 0)
 
 
 def encode_frame(ftype: int, payload: bytes) -> bytes:
