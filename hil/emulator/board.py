@@ -11,7 +11,7 @@ flash is a file in its state dir, reached over the same wires as silicon:
   fault plan, reset, stop, and `peek` (a read-only side door for tests and debugging; programmers never
   use it, they go through the ROM or the probe).
 
-State dir: ``$HIL_STATE_DIR/<board>`` (default ``~/.local/state/nxp-matter-hil/<board>``) holds the flash
+State dir: ``$HIL_STATE_DIR/<board>`` (default ``$XDG_STATE_HOME/nxp-matter-hil/<board>``) holds the flash
 files (``flash-<REGION>.bin``), ``state.json`` (pid and ports, present while the board runs), board.log and
 console.log. One process per state dir (an flock); `ensure_running` starts it on demand under a second lock,
 so concurrent callers (xdist workers, `hil flash` in two shells) never start it twice.
@@ -90,12 +90,15 @@ ResetHook = Callable[["Board"], None]
 
 
 def state_root(root: Path | str | None = None) -> Path:
+    """Where the harness keeps per-board state (board processes, strategy records, lock files):
+    `root`, else $HIL_STATE_DIR, else $XDG_STATE_HOME/nxp-matter-hil (~/.local/state/nxp-matter-hil)."""
     if root is not None:
         return Path(root)
     env = os.environ.get(ENV_STATE_DIR)
     if env:
         return Path(env)
-    return Path.home() / ".local" / "state" / "nxp-matter-hil"
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "nxp-matter-hil"
 
 
 def state_dir(name: str, root: Path | str | None = None) -> Path:

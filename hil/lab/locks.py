@@ -47,12 +47,10 @@ _held_here: set[str] = set()
 
 
 def lock_dir() -> Path:
-    """The directory of the lock files (see the module docstring for the rule)."""
-    state = os.environ.get("HIL_STATE_DIR")
-    if state:
-        return Path(state) / "locks"
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(xdg) / "nxp-matter-hil" / "locks"
+    """The directory of the lock files: `locks` in the boards' state root (hil.emulator.board.state_root)."""
+    from hil.emulator.board import state_root
+
+    return state_root() / "locks"
 
 
 @dataclass(frozen=True)
