@@ -71,9 +71,12 @@ class PtyPort:
         return self
 
     def close(self) -> None:
+        """Stop serving and close both ends (idempotent: a closed fd number may already be reused)."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2)
-        for fd in (self.master_fd, self.slave_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        fds, self.master_fd, self.slave_fd = (self.master_fd, self.slave_fd), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)

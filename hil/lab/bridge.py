@@ -5,8 +5,8 @@ pyserial URL. With a bridge, a lab board's ROM port is `/dev/pts/N` on the test 
 unchanged (lab-notes §5): the bytes the client writes to the pty go to the exporter's ser2net, and the
 board's answers come back to the pty.
 
-* The pty's slave end stays open in the bridge (raw mode), so the master never reads EIO between clients;
-  clients open and close the slave path as often as they like.
+* The pty is a `hil.emulator.pty.PtyPort` (raw slave kept open, so the master never reads EIO between
+  clients; non-blocking master): clients open and close the slave path as often as they like.
 * Two threads: pty master -> remote, remote -> pty master. The remote side is pyserial's rfc2217 client,
   which tops out around 480 KiB/s (it parses each byte in Python, §6.2); the bridge adds almost nothing.
 * Not forwarded: baud rate, DTR/RTS and break set by the client on the local pty. An emulated ROM ignores
@@ -24,11 +24,11 @@ import os
 import select
 import threading
 import time
-import tty
 from typing import Any
 
 import serial
 
+from hil.emulator.pty import PtyPort
 from hil.errors import BoardError
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,8 @@ class PtyBridge:
         self.url = url
         self.name = name or url
         self.serial_kwargs = serial_kwargs
-        self.master, self.slave = os.openpty()
-        for fd in (self.master, self.slave):
-            os.set_inheritable(fd, False)
-        tty.setraw(self.slave)
-        self.port = os.ttyname(self.slave)
+        self._pty = PtyPort()
+        self.port = self._pty.path
         self.remote: Any = None
         self.error: str | None = None
         self.bytes_up = self.bytes_down = 0
@@ -63,7 +60,7 @@ class PtyBridge:
                 break
             except (serial.SerialException, OSError) as exc:
                 if attempt == attempts:
-                    self._close_fds()
+                    self._pty.close()
                     raise BoardError(
                         f"{self.name}: cannot open the remote serial port {self.url}: {exc}"
                     ) from None
@@ -88,10 +85,13 @@ class PtyBridge:
         """pty -> remote."""
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self.master], [], [], 0.1)
+                ready, _, _ = select.select([self._pty.master_fd], [], [], 0.1)
                 if not ready:
                     continue
-                data = os.read(self.master, 65536)
+                try:
+                    data = os.read(self._pty.master_fd, 65536)
+                except BlockingIOError:  # the master is non-blocking; nothing after all
+                    continue
                 if data:
                     self.remote.write(data)
                     self.bytes_up += len(data)
@@ -114,9 +114,7 @@ class PtyBridge:
                         data += self.remote.read(waiting)
                 except errors as exc:  # deliver what arrived before the remote end closed
                     failure = exc
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self.master, view) :]
+                self._pty.send(data)  # waits for a slow client, as a blocking write did
                 self.bytes_down += len(data)
             except errors as exc:
                 failure = exc
@@ -134,15 +132,7 @@ class PtyBridge:
         if remote is not None:
             with contextlib.suppress(Exception):
                 remote.close()
-        self._close_fds()
-
-    def _close_fds(self) -> None:
-        for attr in ("master", "slave"):
-            fd = getattr(self, attr)
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-                setattr(self, attr, -1)
+        self._pty.close()
 
     def __enter__(self) -> PtyBridge:
         return self.start() if self.remote is None else self
