@@ -299,9 +299,14 @@ def board(
     """This run's board, locked for this process; a real board that is not connected is skipped.
 
     An emulated board's process that this fixture had to start is stopped when the session is done
-    with the board (unless --hil-keep), so a run leaves no board processes behind.
+    with the board (unless --hil-keep), so a run leaves no board processes behind. A lab board
+    (`labgrid_place`) is reached through its place, which `hil_board_lock` holds and health-checks: there is
+    no local port to look for and no local emulator to start.
     """
     profile = hil_board_profile
+    if profile.labgrid_place:
+        yield profile
+        return
     problem = connection_problem(profile)
     if problem:
         pytest.skip(f"board {profile.name} ({profile.family}, real) is not connected: {problem}")

@@ -253,4 +253,6 @@ def test_the_provisioning_suite_runs_on_the_lab_and_a_dead_board_is_broken_for_t
     assert "3 passed, 1 skipped" in out, out
     assert "place k32w0x1-02 failed its health check, marked broken for this run" in out
     assert (lab.root / "broken" / "reports" / "hil-lab").is_dir()
+    # lab boards are reached through their places: the run started no local emulator for them
+    assert not list((lab.root / "state-broken").glob("*/board.log"))
     assert all(owner is None for owner in lab.owners().values())
