@@ -13,6 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from hil.errors import InputError
+
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 
@@ -20,20 +22,50 @@ PUBLIC_MODE = 0o644
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, secret: bool = False) -> Path:
     """Write `data` to `path` atomically; mode 0600 when `secret` (private keys, AES keys)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _stage(path, data, secret)
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise unwritable(path, exc) from None
+        raise
+    return path
+
+
+def unwritable(path: Path, exc: OSError) -> InputError:
+    """The one-line error for an output that cannot be written (missing/read-only dir, a directory there).
+
+    An output path is user input: a typo'd or read-only directory is exit 2 with the path named, never a
+    traceback.
+    """
+    reason = exc.strerror or str(exc)
+    return InputError.field("output", str(path), f"a file path in a writable directory ({reason})")
+
+
+def _stage(path: Path, data: bytes, secret: bool) -> str:
+    """`data` in a complete temporary file beside `path` (its mode set), ready to be renamed over it."""
+    if path.is_dir():
+        raise unwritable(path, IsADirectoryError(21, "is a directory"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     try:
         os.fchmod(fd, SECRET_MODE if secret else PUBLIC_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise unwritable(path, exc) from None
         raise
-    return path
+    return tmp
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, secret: bool = False) -> Path:
@@ -55,9 +87,22 @@ class OutputSet:
         self._files.append((Path(path), data, secret))
 
     def commit(self) -> list[Path]:
-        for path, data, secret in self._files:
-            self.written.append(atomic_write(path, data, secret=secret))
-        self._files.clear()
+        """Stage every file first, then rename them all: an unwritable one leaves none of the set behind."""
+        staged: list[tuple[str, Path]] = []
+        try:
+            for path, data, secret in self._files:
+                staged.append((_stage(path, data, secret), path))
+            for tmp, path in staged:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise unwritable(path, exc) from None
+                self.written.append(path)
+        finally:
+            for tmp, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            self._files.clear()
         return self.written
 
     def __enter__(self) -> OutputSet:
