@@ -37,7 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
         "4 attestation or commissioning failure.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output: -v info, -vv debug (the harness's own; add --show-secrets for the libraries')",
+    )
+    parser.add_argument(
+        "--show-secrets",
+        dest="log_secrets",
+        action="store_true",
+        help="with -vv, also let through the DEBUG logs of the programmer libraries (spsdk, pylink): they "
+        "dump every byte written or read, the DAC private key in factory data included",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=HilArgumentParser)
     sub.required = True
     import hil.commands
@@ -50,13 +63,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _own_debug_only(record: logging.LogRecord) -> bool:
+    """Drop other libraries' DEBUG records: wire dumps (key bytes) and tracebacks of errors they handled."""
+    return record.levelno >= logging.INFO or record.name == "hil" or record.name.startswith("hil.")
+
+
+def configure_logging(verbose: int, *, show_secrets: bool = False) -> None:
+    """Log to stderr at WARNING, -v INFO, -vv DEBUG.
+
+    Why the filter: at DEBUG spsdk logs every frame's payload (the factory data being flashed, so the DAC
+    private key) and tracebacks of exceptions it handled itself; a user asking for -vv asked for more
+    detail, not for secrets. `--show-secrets` lifts it for protocol debugging.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not show_secrets:
+        handler.addFilter(_own_debug_only)
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose, show_secrets=args.log_secrets)
     func = getattr(args, "func", None)
     if func is None:  # a command group given without its sub-command
         parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
