@@ -18,6 +18,9 @@ from hil.boards.families import FAMILIES, Family
 from hil.errors import InputError
 from hil.programmers.base import Connection, TargetRegion
 
+ADDRESS_SPACE = 1 << 32
+"""The MCUs' address space: an address or range past it is a typo, whatever the board."""
+
 
 @dataclass(frozen=True)
 class BoardProfile:
@@ -79,12 +82,29 @@ class BoardProfile:
         spec = self.spec.flash_region_for(address, 1)
         return spec.sector_size if spec else self.sector_size
 
+    def check_range(self, address: int, length: int, *, field: str = "--address") -> None:
+        """InputError unless `address`+`length` is a 32-bit range: every NXP MCU here has a 32-bit address
+        space. Whether the chip has memory there is the programmer's (device's) answer, not ours: a real
+        board's external flash can be larger than the emulator's memory map."""
+        if not 0 <= address < ADDRESS_SPACE:
+            raise InputError.field(field, address, f"an address 0x0..0x{ADDRESS_SPACE - 1:X}")
+        if length <= 0 or address + length > ADDRESS_SPACE:
+            raise InputError.field(
+                "length", length, f"1..0x{ADDRESS_SPACE - address:X} bytes (the range must end by 4 GiB)"
+            )
+
+    def span(self, address: int, length: int) -> TargetRegion:
+        """Exactly `length` bytes at `address` (`hil read --address/--length`), checked by `check_range`."""
+        self.check_range(address, length)
+        return TargetRegion(address, length, self.sector_size_at(address), f"range 0x{address:X}")
+
     def region_at(self, address: int, length: int) -> TargetRegion:
         """The region `hil flash --address` rewrites: the whole factory-data region if it starts at
         `address` (the firmware scans all of it); the image's sectors of the app region (`app_region_for`)
         at the app address; else from `address` to the end of the sector holding the image's last byte (so
         no stale bytes follow the image in its last sector; bytes of the first sector before `address` are
         preserved)."""
+        self.check_range(address, length)
         if address == self.factory_data_address:
             return self.factory_data_region
         if address == self.app_address:

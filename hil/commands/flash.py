@@ -85,10 +85,8 @@ def cmd_read(args: argparse.Namespace) -> int:
         length = region.size if args.length is None else args.length
         if length <= 0:
             raise InputError.field("--length", length, "a positive byte count")
-        region = programmers.TargetRegion(
-            address, length, profile.sector_size_at(address), f"range 0x{address:X}"
-        )
+        region = profile.span(address, length)
     data = programmers.read(profile, region=region)
-    atomic_write(args.out, data)
+    atomic_write(args.out, data, secret=True)  # a flash dump: the factory data holds the DAC private key
     print(f"{profile.name}: read {len(data)} bytes at 0x{region.address:X} into {args.out}")
     return 0
