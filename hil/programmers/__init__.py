@@ -18,7 +18,7 @@ import importlib
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from hil.errors import ConfigError, ProgrammerError, TransientError
+from hil.errors import ConfigError, TransientError
 from hil.programmers.base import (
     Connection,
     Programmer,
@@ -104,8 +104,8 @@ def open_programmer(
         try:
             return cls.open(conn, profile)
         except TransientError as exc:
-            if attempt > retries:
-                raise ProgrammerError(
+            if attempt > retries:  # the link, not the board: stays a TransientError (infrastructure)
+                raise TransientError(
                     f"{profile.name}: could not open the {profile.programmer} programmer after {attempt} "
                     f"attempts. Last fault: {exc}"
                 ) from exc

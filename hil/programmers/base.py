@@ -258,9 +258,12 @@ def write_region(
     after the erase, as J-Link's flash loader does, so only the region changes.
 
     A TransientError (also one met while reopening) reopens the programmer and restarts from the erase, at
-    most `retries` times (a restart is always safe: erase then write is idempotent). A disconnect mid-write
-    therefore ends in ProgrammerError saying the region may hold a partial image; never in a silent partial
-    write. A verify mismatch is not retried: it names the first differing address.
+    most `retries` times (a restart is always safe: erase then write is idempotent). A link fault that
+    outlasts the retries (a disconnect mid-write) ends in a TransientError: still the lab's fault, not the
+    product's (hil.reports: infrastructure, retried once by the plugin). A non-transient error (also one met
+    while reopening) ends in a ProgrammerError. Either says the region may hold a partial image; never a
+    silent partial write. A verify mismatch is a ProgrammerError, not retried: it names the first
+    differing address.
     """
     region = _target(target)
     board = programmer.board
@@ -286,8 +289,8 @@ def write_region(
             actual = programmer.read(start, span)
         except TransientError as exc:
             faults.append(str(exc))
-            if attempt > retries:
-                raise ProgrammerError(
+            if attempt > retries:  # still a link fault, not the board's: infrastructure (retried once)
+                raise TransientError(
                     f"{board}: write of {region.name} at 0x{region.address:X} failed after {attempt} "
                     "attempts; "
                     f"the region may hold a partial image, flash it again. Last fault: {exc}"
@@ -344,7 +347,7 @@ def read_region(programmer: Programmer, target: BoardProfile | TargetRegion, *, 
             return programmer.read(region.address, region.size)
         except TransientError as exc:
             if attempt > retries:
-                raise ProgrammerError(
+                raise TransientError(
                     f"{programmer.board}: read of {region.name} at 0x{region.address:X} failed after "
                     f"{attempt} attempts. Last fault: {exc}"
                 ) from exc

@@ -19,7 +19,7 @@ from hil import programmers
 from hil.boards import BoardProfile, load_inventory
 from hil.emulator.board import BoardHandle, ensure_running, find_running, state_dir
 from hil.emulator.faults import FaultPlan
-from hil.errors import ProgrammerError
+from hil.errors import ProgrammerError, TransientError
 
 # Short per-response timeouts: a dropped frame costs one timeout, and a pty answers in microseconds.
 TIMEOUT_MS = 300
@@ -115,12 +115,13 @@ def assert_other_process(handle: BoardHandle) -> None:
 def cut_write_then_recover(
     the_lab: Lab, board: BoardHandle, image: bytes, *, cut: int, address: int, size: int
 ) -> ProgrammerError:
-    """Flash `image` with the link cut after `cut` bytes: it must fail, leaving the region erased with only
-    its first `cut` bytes programmed; with the link back, the same call succeeds at the first attempt.
-    Returns the error of the cut write, for the backend's own checks of its message."""
+    """Flash `image` with the link cut after `cut` bytes: it must fail as infrastructure (TransientError,
+    once the retries are spent), leaving the region erased with only its first `cut` bytes programmed; with
+    the link back, the same call succeeds at the first attempt. Returns the error of the cut write, for the
+    backend's own checks of its message."""
     profile = the_lab.profile(board.name)
     board.install_faults(FaultPlan(disconnect_after_bytes=cut))
-    with pytest.raises(ProgrammerError) as exc:
+    with pytest.raises(TransientError) as exc:
         programmers.flash(profile, image)
     assert board.status()["faults"]["disconnected"]
     region = the_lab.flash_bytes(board.name)[address : address + size]

@@ -3,9 +3,10 @@
 Each case runs `pytest` in a subprocess on a small test file and boards.toml, with its own state root, so
 board processes, locks and broken-board records are the real ones and nothing leaks into this session:
 a board whose transition fails is marked broken (one failure with its category, then skips with the
-reason), tests run in state order per board, --hil-keep keeps artefacts (keys 0600) and board processes
-while a normal run removes both and never lets a generated key into the allure results, a real board
-that is not connected is skipped with the reason, and a missing CD key is one clear line.
+reason) while a silent cable is retried as infrastructure, tests run in state order per board, --hil-keep
+keeps artefacts (keys 0600) and board processes while a normal run removes both and never lets a generated
+key into the allure results, a real board that is not connected is skipped with the reason, and a missing
+CD key is one clear line.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def test_a_broken_board_fails_once_then_its_tests_skip_with_the_reason(inner: py
         test_broken="""
         from hil.emulator.board import find_running
 
-        def test_a_cable_goes_silent(board):
-            find_running(board.name).install_faults({"disconnect_after_bytes": 64})
+        def test_a_flash_bit_sticks(board):  # a verify mismatch: the product's failure, not the lab's
+            find_running(board.name).install_faults({"flip_bit": [0x9D600 + 100, 3]})
 
         def test_b_provisioned(provisioned_board):
             raise AssertionError("unreachable: provisioning cannot succeed")
@@ -90,6 +91,32 @@ def test_a_broken_board_fails_once_then_its_tests_skip_with_the_reason(inner: py
     record = json.loads((inner.state_root / "dk6-emu" / "strategy.json").read_text())  # type: ignore[attr-defined]
     assert [r.startswith("provisioned: ") for r in record["broken"].values()] == [True]
     assert find_running("dk6-emu", inner.state_root) is None  # type: ignore[attr-defined]
+
+
+def test_a_silent_cable_is_infrastructure_and_does_not_break_the_board(inner: pytest.Pytester) -> None:
+    """A link fault that outlasts the programmer's own retries is the lab's, not the board's: the plugin
+    retries the test once (a fresh board process: the cable is back) and no broken-board record is left."""
+    inner.makefile(".toml", boards=inventory_text({"dk6-emu": "k32w0x1"}))
+    inner.makepyfile(
+        test_silent="""
+        from hil.emulator.board import find_running
+
+        def test_a_cable_goes_silent(board):
+            find_running(board.name).install_faults({"disconnect_after_bytes": 64})
+
+        def test_b_provisioned(provisioned_board):
+            pass
+        """
+    )
+    result = run(inner, "-q")
+    result.assert_outcomes(passed=2)
+    retried = [line for line in result.outlines if ": retried once after: " in line]
+    assert [line.split(": retried once after: ")[0] for line in retried] == [
+        "test_silent.py::test_b_provisioned[dk6-emu]"
+    ]
+    assert "TransientError: dk6-emu: write of factory data at 0x9D600 failed after 4 attempts" in retried[0]
+    record = json.loads((inner.state_root / "dk6-emu" / "strategy.json").read_text())  # type: ignore[attr-defined]
+    assert record["broken"] == {} and record["state"] == "provisioned"
 
 
 INNER_PROVISION = """

@@ -108,9 +108,10 @@ def test_a_flipped_bit_is_caught_by_verify():
     with emulated_mcu("k32w1") as mcu:
         prog = open_programmer(mcu)
         mcu.install(FaultPlan(flip_bit=(0xF4000 + 100, 3)))
-        with pytest.raises(ProgrammerError, match="verify of factory data failed at 0xF4064"):
+        with pytest.raises(ProgrammerError, match="verify of factory data failed at 0xF4064") as err:
             write_region(prog, prog.profile, os.urandom(FACTORY_DATA_SIZE))
         prog.close()
+    assert not isinstance(err.value, TransientError)  # a product failure: never retried
 
 
 def test_rom_status_errors_are_not_retried_and_name_step_and_address():

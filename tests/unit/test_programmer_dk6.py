@@ -17,7 +17,7 @@ from emulated_boards import assert_other_process, cut_write_then_recover, lab, r
 
 from hil import programmers
 from hil.emulator.faults import FaultPlan
-from hil.errors import ProgrammerError
+from hil.errors import ProgrammerError, TransientError
 
 BOARD = "k32w0x1-emu"
 ADDRESS, SIZE = 0x9D600, 0x800
@@ -112,6 +112,7 @@ def test_flipped_bit_is_caught_by_verify(k32w0, board):
     expected = f"0x{image[100]:02X}"
     assert f"verify of factory data failed at 0x{ADDRESS + 100:X}" in str(exc.value)
     assert f"expected {expected}" in str(exc.value)
+    assert not isinstance(exc.value, TransientError)  # a product failure: never retried
 
 
 def test_read_of_an_address_outside_every_memory_is_a_clear_error(k32w0, board):

@@ -13,7 +13,7 @@ from emulated_boards import assert_other_process, cut_write_then_recover, lab, r
 from hil import programmers
 from hil.emulator.faults import FaultPlan
 from hil.emulator.probe import EmulatedJLinkLibrary
-from hil.errors import ProgrammerError
+from hil.errors import ProgrammerError, TransientError
 
 BOARD, HW = "k32w1-emu", "k32w1-hw"
 ADDRESS, SIZE = 0xF4000, 0x2000
@@ -133,6 +133,7 @@ def test_flipped_bit_is_caught_by_verify(k32w1, board):
         programmers.flash(k32w1.profile(BOARD), image)
     assert f"verify of factory data failed at 0x{ADDRESS + 0x123:X}" in str(exc.value)
     assert f"expected 0x{image[0x123]:02X}" in str(exc.value)
+    assert not isinstance(exc.value, TransientError)  # a product failure: never retried
 
 
 def test_board_process_gone_is_a_programmer_error(k32w1):
