@@ -83,6 +83,15 @@ def configure_logging(verbose: int, *, show_secrets: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `hil`; Ctrl-C at any point (also while the command modules load) is one line and exit 130."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("hil: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose, show_secrets=args.log_secrets)
@@ -95,9 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HilError as exc:
         print(f"hil: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("hil: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":
