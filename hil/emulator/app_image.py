@@ -33,6 +33,7 @@ import json
 import struct
 from dataclasses import asdict, dataclass
 
+from hil.boards.families import FAMILIES
 from hil.errors import InputError
 
 MAGIC = b"HILAPP\x00\x01"
@@ -73,8 +74,9 @@ class AppOptions:
             if not isinstance(value, int) or value not in (0, 1):  # bools are ints: True/False accepted
                 raise InputError.field(flag, value, "0 or 1")
             object.__setattr__(self, flag, int(value))
-        if self.family is not None and (not isinstance(self.family, str) or not self.family):
-            raise InputError.field("family", self.family, "a board family name, or none")
+        if self.family is not None and self.family not in FAMILIES:
+            # An unknown name would build an image that no board boots (each refuses another family's).
+            raise InputError.field("family", self.family, f"one of {', '.join(FAMILIES)}, or none")
 
     def describe(self) -> str:
         flags = " ".join(f"{f}={getattr(self, f)}" for f in _FLAGS)
