@@ -72,7 +72,8 @@ clean record: it re-provisions the board and meets its own faults. An infrastruc
 TransientError such as a lost probe, a board lock that never came free) says nothing about the board: it
 is recorded as the failed step, the board's state for the plan becomes "off" (what it holds is unknown),
 and it is not marked broken, so the pytest plugin's one infrastructure retry runs the transition again
-instead of skipping.
+instead of skipping. A step's non-HilError (a bug, an OS error) becomes a BoardError raised from it, so a
+category the original carries (hil.reports.category_of reads the cause) still decides.
 """
 
 from __future__ import annotations
@@ -303,7 +304,7 @@ class Strategy:
                 self._drop_state()
             elif not isinstance(exc, InputError):  # a bad plan is refused before the board is touched
                 self._mark_broken(f"{target}: {exc}")
-            raise exc from None
+            raise exc from exc.__cause__  # keep its own cause (and category); hide the _StepFailed
         rec = self._record()
         rec.plan, rec.state = self.fingerprint, target
         rec.updated = time.time()
@@ -345,6 +346,7 @@ class Strategy:
             raise _StepFailed(exc) from exc
         except Exception as exc:  # a bug or an OS error: still a broken board, with the reason
             error = BoardError(f"{name}: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc  # hil.reports.category_of reads a category the cause carries
             failed = {**details, "error": str(error)}
             self._add(results, StepRecord(name, False, time.monotonic() - t0, failed, error))
             raise _StepFailed(error) from exc
@@ -492,7 +494,8 @@ class Strategy:
             try:
                 return self._step(results, "commission", attempt)
             except _StepFailed as failed:
-                raise failed.args[0] from None
+                exc = failed.args[0]
+                raise exc from exc.__cause__  # as in _transition
 
     def node_config(self) -> NodeConfig:
         """The NodeConfig the board's firmware built at its last boot (signer: the board itself)."""

@@ -2,9 +2,11 @@
 
 A failure's category is decided where the most is known, in this order:
 
-1. the exception says so itself (`hil_category` class attribute, e.g. a future emulator-crash error);
+1. the exception says so itself (`hil_category` class attribute, e.g. hil.lab.labgrid.LabError);
 2. infrastructure classes (programmer timeout / probe lost after the programmer's own bounded retries, a
    board lock that never came free) are infrastructure wherever they happen;
+   1 and 2 (and a category already noted, see below) are also read from the exception's `__cause__`
+   chain, so wrapping keeps them: hil.strategy turns a non-HilError into a BoardError raised from it;
 3. the harness step it happened in (`hil.reports.step("conversion", ...)`), so an assertion or a
    FirmwareError during the DAC-key conversion lands in "conversion";
 4. the exception class (ProgrammerError -> flashing, AttestationError -> attestation, ...).
@@ -59,19 +61,33 @@ STEPS = NAMES[1:]
 
 def category_of(exc: BaseException, step: str | None = None) -> str | None:
     """The category of `exc` (see the module docstring for the order), or None (a plain test failure)."""
-    own = getattr(exc, "hil_category", None)
-    if own in NAMES:
-        return own
-    noted = noted_category(exc)
-    if noted:
-        return noted
-    if isinstance(exc, CATEGORIES[0].classes):
-        return INFRASTRUCTURE
+    declared = _declared_category(exc)
+    if declared:
+        return declared
     if step in NAMES:
         return step
     for category in CATEGORIES[1:]:
         if category.classes and isinstance(exc, category.classes):
             return category.name
+    return None
+
+
+def _declared_category(exc: BaseException) -> str | None:
+    """The category `exc` or a cause of it carries wherever it happens: its own `hil_category`, a note,
+    an infrastructure class; the outermost one that has any wins."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        own = getattr(cause, "hil_category", None)
+        if own in NAMES:
+            return own
+        noted = noted_category(cause)
+        if noted:
+            return noted
+        if isinstance(cause, CATEGORIES[0].classes):
+            return INFRASTRUCTURE
+        cause = cause.__cause__
     return None
 
 

@@ -50,6 +50,27 @@ def test_an_exception_may_declare_its_category() -> None:
     assert category_of(EmulatorCrashed("board process died"), "flashing") == "infrastructure"
 
 
+def test_a_wrapper_keeps_the_category_its_cause_carries() -> None:
+    """hil.strategy wraps a non-HilError in a BoardError raised from it: a category the cause carries
+    (its own, a note, an infrastructure class) survives the wrapping; otherwise the step decides."""
+
+    class LabLinkDown(OSError):
+        hil_category = "infrastructure"
+
+    def wrapped(cause: BaseException) -> BoardError:
+        error = BoardError(f"flash: {type(cause).__name__}: {cause}")
+        error.__cause__ = cause
+        return error
+
+    assert category_of(wrapped(LabLinkDown("gone")), "flashing") == "infrastructure"
+    assert category_of(wrapped(wrapped(TransientError("probe lost"))), "flashing") == "infrastructure"
+    noted = AssertionError("blob size")
+    annotate(noted, "conversion")
+    assert category_of(wrapped(noted), "commissioning") == "conversion"
+    assert category_of(wrapped(OSError("disk full")), "flashing") == "flashing"
+    assert category_of(wrapped(OSError("disk full"))) is None
+
+
 def test_annotate_once_innermost_wins_and_allure_regex_matches() -> None:
     exc = FirmwareError("rejected")
     assert annotate(exc, "conversion") == "conversion"

@@ -163,6 +163,34 @@ def test_a_board_whose_programmer_fails_is_broken_and_fails_fast(tmp_path, pki, 
         s.ensure("provisioned")
 
 
+def test_a_non_hil_error_keeps_its_category_through_the_strategy(tmp_path, pki, monkeypatch):
+    """A step's non-HilError becomes a BoardError raised from it: a lab error that declares itself
+    infrastructure stays infrastructure (not broken), an unclassified OS error still breaks the board."""
+    from hil.reports import category_of
+
+    class LabLinkDown(OSError):
+        hil_category = "infrastructure"
+
+    failures = [LabLinkDown("exporter went away"), OSError("disk full")]
+
+    def fail(*args, **kwargs):
+        raise failures.pop(0)
+
+    monkeypatch.setattr(board_io, "flash_and_boot", fail)
+    with lab(tmp_path, {"b1": "rw61x"}) as the:
+        s = Strategy(the.profile("b1"), pki, workdir=tmp_path / "w", seed=5)
+        with pytest.raises(BoardError) as exc:
+            s.ensure("provisioned")
+        assert "flash: LabLinkDown: exporter went away" in str(exc.value)
+        assert isinstance(exc.value.__cause__, LabLinkDown)
+        assert category_of(exc.value, "flashing") == "infrastructure"
+        assert s.broken is None and s.steps[-1].error is exc.value
+        with pytest.raises(BoardError) as exc:
+            s.ensure("provisioned")
+        assert category_of(exc.value, "flashing") == "flashing"
+        assert s.broken is not None and "OSError: disk full" in s.broken
+
+
 def test_an_infrastructure_failure_is_recorded_but_does_not_break_the_board(tmp_path, pki, monkeypatch):
     """A probe lost mid-flash (TransientError, the lab's fault) leaves the board re-triable: the plugin's
     infrastructure retry must run the transition again, not skip on a broken mark."""
