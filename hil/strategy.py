@@ -506,8 +506,7 @@ class Strategy:
     # -- artefacts -------------------------------------------------------------------------------------
     def _keep_artefacts(self, fd: factory.FactoryDataBuild) -> Path:
         """PKI and device files with generate_certs.py's names, factory_data.bin; secrets mode 0600."""
-        out = self.workdir
-        out.mkdir(parents=True, exist_ok=True)
+        out = self.workdir  # atomic_write creates it, and reports an unwritable one as bad input (exit 2)
         for name, data, secret in self.pki.files():
             atomic_write(out / name, data, secret=secret)
         ids = f"{self.pki.vid:X}-{self.pki.pid:X}"
