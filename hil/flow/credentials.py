@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hil.errors import InputError
+from hil.errors import AttestationError, InputError
 from hil.matter import cd as cdmod
 from hil.matter import certs, onboarding, spake2p
 from hil.matter.credential_set import NXP_CD_CERTIFICATE_ID, NXP_CD_VERSION_NUMBER
@@ -169,7 +169,10 @@ class Pki:
                 cd = cdmod.wrap(content, certs.skid(signer_cert), signature)
         else:
             assert cd is not None
-            found = cdmod.decode(cd)
+            try:
+                found = cdmod.decode(cd)
+            except AttestationError as exc:  # a file the user gave: bad input (2), not a failed attestation
+                raise InputError(f"cd: not a signed Certification Declaration ({exc})") from None
             if found.vendor_id != vid or pid not in found.product_ids:
                 raise InputError(
                     f"cd: the CD is for VID 0x{found.vendor_id:04X} PIDs "
