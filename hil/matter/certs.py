@@ -69,7 +69,7 @@ class Credential:
         return self.cert.public_bytes(serialization.Encoding.DER)
 
     def key_pem(self) -> bytes:
-        """SEC1 `BEGIN EC PRIVATE KEY` PEM, byte-identical to chip-cert's `PEM_write_ECPrivateKey`."""
+        """SEC1 PEM (the `EC PRIVATE KEY` block), byte-identical to chip-cert's `PEM_write_ECPrivateKey`."""
         return private_key_bytes(self._need_key(), serialization.Encoding.PEM)
 
     def key_der(self) -> bytes:
