@@ -207,9 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(__name__).exception("controller start-up failed")
         channel.send({"op": "error", "message": f"{type(exc).__name__}: {exc}"})
         return 1
-    channel.send({"op": "ready", "startup_s": time.monotonic() - _T0})
     loop = asyncio.new_event_loop()
-    try:
+    try:  # from here on, every way out shuts the stack down: a live CHIP stack hangs interpreter exit
+        channel.send({"op": "ready", "startup_s": time.monotonic() - _T0})  # parent gone (Ctrl-C): EPIPE
         while (req := channel.receive()) is not None:
             if req.get("op") != "commission":
                 continue

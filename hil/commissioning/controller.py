@@ -131,7 +131,13 @@ class Controller:
         return self
 
     def start(self, timeout: float = START_TIMEOUT) -> Controller:
-        return self.launch().wait_ready(timeout)
+        """Launch and wait until ready. Interrupted (Ctrl-C) or failed, the child is stopped: `with`
+        calls `__exit__` only once `__enter__` has returned, so nothing else would stop it."""
+        try:
+            return self.launch().wait_ready(timeout)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         sock, self._sock = self._sock, None

@@ -252,13 +252,18 @@ class MatterNode:
             "window_s": self.window_s,
             "announce": self.announce,
         }
-        self._send(hello)
-        self._reader = threading.Thread(target=self._read_loop, name=f"matter-node-{self.port}", daemon=True)
-        self._reader.start()
-        if not self._ready.wait(timeout) or self._error:
-            why = self._error or f"not ready after {timeout:.0f} s"
+        try:  # interrupted (Ctrl-C) or failed, stop the child: `with` has no __exit__ until we return
+            self._send(hello)
+            self._reader = threading.Thread(
+                target=self._read_loop, name=f"matter-node-{self.port}", daemon=True
+            )
+            self._reader.start()
+            if not self._ready.wait(timeout) or self._error:
+                why = self._error or f"not ready after {timeout:.0f} s"
+                raise BoardError(f"emulated Matter node (port {self.port}): {why}; log {self.log_path}")
+        except BaseException:
             self.close()
-            raise BoardError(f"emulated Matter node (port {self.port}): {why}; log {self.log_path}")
+            raise
         self.startup_s = time.monotonic() - t0
         return self
 
