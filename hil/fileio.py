@@ -44,6 +44,18 @@ def unwritable(path: Path, exc: OSError) -> InputError:
     return InputError.field("output", str(path), f"a file path in a writable directory ({reason})")
 
 
+def make_dir(path: str | os.PathLike[str]) -> Path:
+    """`mkdir -p path` for an output directory (logs, artefacts); an impossible one is an InputError."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError.field(
+            "output", str(path), f"a directory that can be created ({exc.strerror or exc})"
+        ) from None
+    return path
+
+
 def _stage(path: Path, data: bytes, secret: bool) -> str:
     """`data` in a complete temporary file beside `path` (its mode set), ready to be renamed over it."""
     if path.is_dir():

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hil.errors import InputError
+from hil.fileio import make_dir
+from hil.matter.spake2p import validate_passcode
 
 if TYPE_CHECKING:
     from hil.boards import BoardProfile
@@ -51,6 +53,9 @@ def commission_board(
     for a commissioning failure: the caller decides; raises HilError when it cannot even try)."""
     if commissioner not in COMMISSIONERS:
         raise InputError.field("--commissioner", commissioner, "one of " + ", ".join(COMMISSIONERS))
+    validate_passcode(passcode)  # an impossible passcode is bad input (2), not a failed PASE (4)
+    if log_dir is not None:
+        make_dir(log_dir)
     if commissioner == "chip-tool":
         return _chip_tool(profile, passcode, paas, discriminator, timeout, log_dir, chip_tool, paa_store)
     if not profile.emulated:
@@ -69,7 +74,6 @@ def commission_board(
     controller = pool.get(paas)
     log_path = None
     if log_dir is not None:
-        Path(log_dir).mkdir(parents=True, exist_ok=True)
         log_path = Path(log_dir) / f"node-{profile.name}-{pool.sandbox.next_port()}.log"
     with MatterNode(config, pool.sandbox, log_path=log_path) as node:
         return controller.commission_node(node, passcode, by=by, timeout=timeout)
