@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         type=int_auto,
         help=f"setup passcode {spake2p.PASSCODE_MIN}..{spake2p.PASSCODE_MAX}, not a trivial one "
-        "(00000000, 11111111..99999999, 12345678, 87654321)",
+        f"({spake2p.INVALID_PASSCODES_TEXT})",
     )
     p.add_argument("-s", "--salt", help="salt as base64 (default: random 32 bytes)")
     p.add_argument(

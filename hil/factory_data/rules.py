@@ -38,7 +38,7 @@ from hil.matter import certs, spake2p
 
 #: Every check, by the name used in messages, `--allow-mismatch` and the inspector's JSON.
 CHECKS: dict[str, str] = {
-    "passcode": "setup passcode: 1..99999998, not 00000000, 11111111..99999999, 12345678 or 87654321",
+    "passcode": f"setup passcode: 1..99999998, not {spake2p.INVALID_PASSCODES_TEXT}",
     "salt": "SPAKE2+ salt: 16..32 bytes",
     "iterations": "SPAKE2+ iteration count: 1000..100000",
     "discriminator": "discriminator: 12 bits (0..0xFFF)",

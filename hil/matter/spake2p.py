@@ -40,6 +40,9 @@ INVALID_PASSCODES: frozenset[int] = frozenset(
         87654321,
     }
 )
+#: How messages and --help name INVALID_PASSCODES ("11111111..99999999" read as a range that would exclude
+#: most passcodes, 20202021 included).
+INVALID_PASSCODES_TEXT = "00000000, 11111111, 22222222, ..., 99999999, 12345678, 87654321"
 SALT_MIN_LEN = 16  # kSpake2p_Min_PBKDF_Salt_Length
 SALT_MAX_LEN = 32  # kSpake2p_Max_PBKDF_Salt_Length
 ITERATIONS_MIN = 1000  # kSpake2p_Min_PBKDF_Iterations
@@ -62,7 +65,7 @@ def validate_passcode(passcode: int) -> None:
         raise InputError.field(
             "passcode",
             passcode,
-            f"allowed {PASSCODE_MIN}..{PASSCODE_MAX} except 00000000, 11111111..99999999, 12345678, 87654321",
+            f"allowed {PASSCODE_MIN}..{PASSCODE_MAX} except {INVALID_PASSCODES_TEXT}",
         )
 
 
