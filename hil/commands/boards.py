@@ -32,7 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
     p = group.add_parser(
-        "show", help="everything known about one board", description="Show one board's profile."
+        "show",
+        help="everything known about one board",
+        description="Print board NAME's profile as JSON: family, programmer, factory-data and app regions "
+        "(and where the factory-data address came from: literal, family default, .map or ELF symbol), "
+        "connection, whether an AES key is set (never the key), and for an emulated board its process "
+        "and ports when running.",
+        epilog="Example: hil boards show k32w1-emu --boards ./boards.toml",
     )
     p.add_argument("name", metavar="NAME", help="board name (see `hil boards list`)")
     add_boards_option(p)

@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "read",
         help="read a board's factory-data region (or any range) into a file",
         description="Read the board's factory-data region (default) or LENGTH bytes at --address into "
-        "--out, through the board's programmer. The output is written only if the read succeeds.",
+        "--out, through the board's programmer. The output is written only if the read succeeds, with "
+        "mode 0600 (factory data holds the DAC private key).",
         epilog="Example: hil read --board k32w1-emu --out fd_readback.bin",
     )
     p.add_argument("--board", required=True, metavar="NAME", help="board name (see `hil boards list`)")
