@@ -44,14 +44,15 @@ def unwritable(path: Path, exc: OSError) -> InputError:
     return InputError.field("output", str(path), f"a file path in a writable directory ({reason})")
 
 
-def make_dir(path: str | os.PathLike[str]) -> Path:
-    """`mkdir -p path` for an output directory (logs, artefacts); an impossible one is an InputError."""
+def make_dir(path: str | os.PathLike[str], *, what: str = "output") -> Path:
+    """`mkdir -p path` for an output or state directory; an impossible one is an InputError naming
+    `what` (the option or variable the user sets it with)."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError.field(
-            "output", str(path), f"a directory that can be created ({exc.strerror or exc})"
+            what, str(path), f"a directory that can be created ({exc.strerror or exc})"
         ) from None
     return path
 

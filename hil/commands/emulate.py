@@ -67,7 +67,6 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         print(f"  control  {ports['control']}")
         print(f"  state    {status['state_dir']}", flush=True)
 
-    directory = emu.state_dir(profile.name)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = emu.make_state_dir(profile.name)
     sys.stdout.flush()
     return emu.run(profile, directory, announce=announce)

@@ -15,6 +15,7 @@ from hil.boards import load_inventory
 from hil.commands._args import int_auto
 from hil.commands.boards import add_boards_option
 from hil.errors import InputError
+from hil.fileio import make_dir
 from hil.flow import DeviceCredentials, Pki
 from hil.flow.commission import COMMISSIONERS
 from hil.flow.credentials import DEFAULT_ITERATIONS
@@ -207,6 +208,4 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 
 def _runs(board: str) -> Path:
-    path = board_dir(board) / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return make_dir(board_dir(board) / "runs", what="board state dir ($HIL_STATE_DIR)")

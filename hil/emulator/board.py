@@ -65,7 +65,7 @@ from hil.emulator.flash import MemoryAccessError, MemoryMap, Region
 from hil.emulator.probe import ProbeServer
 from hil.emulator.pty import PtyPort
 from hil.errors import BoardError, HilError
-from hil.fileio import atomic_write_text
+from hil.fileio import atomic_write_text, make_dir
 
 if TYPE_CHECKING:
     from hil.boards.families import Family
@@ -103,6 +103,11 @@ def state_root(root: Path | str | None = None) -> Path:
 
 def state_dir(name: str, root: Path | str | None = None) -> Path:
     return state_root(root) / name
+
+
+def make_state_dir(name: str, root: Path | str | None = None) -> Path:
+    """`state_dir`, created; one that cannot be (a bad $HIL_STATE_DIR) is bad input naming the variable."""
+    return make_dir(state_dir(name, root), what=f"board state dir (${ENV_STATE_DIR})")
 
 
 def build_memory(family: Family, directory: Path) -> MemoryMap:
@@ -468,8 +473,7 @@ def ensure_running(profile: BoardProfile, *, root: Path | str | None = None) -> 
     """The board's process, started if it is not running (safe against concurrent callers)."""
     if not profile.emulated:
         raise BoardError(f"{profile.name}: not an emulated board (boards.toml emulated = false)")
-    directory = state_dir(profile.name, root)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = make_state_dir(profile.name, root)
     with _flock(directory / "start.lock"):
         handle = find_running(profile.name, root)
         if handle is not None and handle.family == profile.family:
@@ -481,8 +485,7 @@ def ensure_running(profile: BoardProfile, *, root: Path | str | None = None) -> 
 
 def start(profile: BoardProfile, *, root: Path | str | None = None) -> BoardHandle:
     """Start the board's process; BoardError if it is already running."""
-    directory = state_dir(profile.name, root)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = make_state_dir(profile.name, root)
     with _flock(directory / "start.lock"):
         running = find_running(profile.name, root)
         if running is not None:
