@@ -14,6 +14,7 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -89,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hil: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if argv is None:  # the `hil` process itself (in-process callers such as tests keep their handler)
+            # The command is over; a Ctrl-C while the interpreter joins leftover threads would print a
+            # KeyboardInterrupt traceback from threading._shutdown. The default action just ends it.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _run(argv: Sequence[str] | None) -> int:
