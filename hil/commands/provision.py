@@ -7,15 +7,15 @@ DAC-key conversion where planned -> commissioning by a real commissioner against
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 from hil.boards import load_inventory
 from hil.commands._args import int_auto
 from hil.commands.boards import add_boards_option
 from hil.errors import InputError
-from hil.fileio import make_dir
 from hil.flow import DeviceCredentials, Pki
 from hil.flow.commission import COMMISSIONERS
 from hil.flow.credentials import DEFAULT_ITERATIONS
@@ -171,11 +171,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         discriminator=args.discriminator,
         iterations=args.iterations,
     )
-    workdir = (
-        args.out
-        if args.out is not None
-        else Path(tempfile.mkdtemp(prefix="provision-", dir=_runs(profile.name)))
-    )
+    workdir = args.out if args.out is not None else _run_dir(profile.name)
     strategy = Strategy(
         profile,
         pki,
@@ -207,5 +203,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
     return 0
 
 
-def _runs(board: str) -> Path:
-    return make_dir(board_dir(board) / "runs", what="board state dir ($HIL_STATE_DIR)")
+def _run_dir(board: str) -> Path:
+    """A new directory name for this run's logs in the board's state dir. Not created here: the first log
+    or artefact written creates it, so a run refused for bad input leaves no empty directory behind."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return board_dir(board) / "runs" / f"provision-{stamp}-{secrets.token_hex(3)}"

@@ -66,8 +66,9 @@ class BoardRecord:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
     def save(self) -> None:
-        path = board_dir(self.board) / RECORD_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from hil.emulator.board import make_state_dir
+
+        path = make_state_dir(self.board) / RECORD_FILE  # a bad $HIL_STATE_DIR: one line, exit 2
         atomic_write_text(path, json.dumps(asdict(self), indent=1, sort_keys=True) + "\n", secret=True)
 
     def save_paa(self, paa_der: bytes) -> Path:
