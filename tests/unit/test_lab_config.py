@@ -225,6 +225,7 @@ def test_bridge_carries_bytes_both_ways_and_reports_a_lost_remote() -> None:
                 received.extend(data)
                 conn.sendall(data.upper())
                 if b"bye" in received:
+                    server.close()  # gone for good (a released place): reconnecting must fail
                     return
 
     thread = threading.Thread(target=echo_upper, daemon=True)
@@ -243,6 +244,34 @@ def test_bridge_carries_bytes_both_ways_and_reports_a_lost_remote() -> None:
         while bridge.alive and time.monotonic() < deadline:  # the remote closed its end
             time.sleep(0.02)
         assert not bridge.alive
+        assert bridge.error and "Connection refused" in bridge.error
+
+
+def test_bridge_reconnects_when_the_remote_drops_a_connection() -> None:
+    """ser2net closing a fresh rfc2217 connection (seen under load right after an acquire) is not the end."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def drop_first_then_echo() -> None:
+        first, _ = server.accept()
+        first.close()  # the drop
+        conn, _ = server.accept()
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data.upper())
+
+    thread = threading.Thread(target=drop_first_then_echo, daemon=True)
+    thread.start()
+    with PtyBridge(f"socket://127.0.0.1:{port}", name="test") as bridge:
+        with serial.Serial(bridge.port, 115200, timeout=0.5) as client:
+            deadline = time.monotonic() + 10
+            got = b""
+            while got != b"PING" and time.monotonic() < deadline:  # a client retries as a protocol would
+                client.reset_input_buffer()
+                client.write(b"ping")
+                got = client.read(4)
+            assert got == b"PING"
+        assert bridge.alive and bridge.reconnects == 1
     server.close()
 
 
