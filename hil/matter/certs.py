@@ -332,9 +332,10 @@ def load_certificate(
         else:
             cert = x509.load_der_x509_certificate(data)
         # cryptography parses lazily: touch what every caller reads, so a malformed certificate fails here
-        # with one message instead of as a KeyError or UnsupportedAlgorithm deep in a later check.
+        # with one message instead of as a KeyError, TypeError (a BitString-typed name attribute) or
+        # UnsupportedAlgorithm deep in a later check.
         _ = (cert.subject, cert.issuer, cert.extensions, cert.public_key(), cert.serial_number)
-    except (ValueError, KeyError, x509.InvalidVersion, UnsupportedAlgorithm):
+    except (ValueError, KeyError, TypeError, x509.InvalidVersion, UnsupportedAlgorithm):
         raise InputError(f"{_label(data_or_path, what)}: not a PEM or DER X.509 certificate") from None
     return cert
 

@@ -369,3 +369,19 @@ def test_pai_profile_requires_pathlen_zero(chain):
     problems = certs.profile_problems(paa.cert, "pai")
     assert "basicConstraints must be CA:TRUE, pathlen:0 for a PAI" in problems
     assert "vendor ID attribute is required" in problems
+
+
+def test_a_bit_string_typed_name_attribute_is_one_input_error() -> None:
+    """cryptography raises TypeError for a BIT STRING name attribute other than x500UniqueIdentifier (the
+    factory-data fuzzer found it); loading must turn it into the one 'not a certificate' InputError."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "x")])
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(datetime(2020, 1, 1))
+        .not_valid_after(datetime(2030, 1, 1)).sign(key, hashes.SHA256())
+    )
+    der = bytearray(cert.public_bytes(serialization.Encoding.DER))
+    der[der.index(b"\x0c\x01x")] = 0x03  # the CN's UTF8String tag becomes BIT STRING
+    with pytest.raises(InputError, match=r"not a PEM or DER X\.509 certificate"):
+        certs.load_certificate(bytes(der))
