@@ -3,9 +3,17 @@
 Library first (this package), pytest plugin second (`hil.pytest_plugin`), command line third (`hil.cli`).
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("nxp-matter-hil")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> str:
+    # The version is looked up on first use, not at import: `import hil` stays instant (the CLI's Ctrl-C
+    # window while loading, every xdist worker's start-up).
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("nxp-matter-hil")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            return "0.0.0+unknown"
+    raise AttributeError(f"module 'hil' has no attribute {name!r}")

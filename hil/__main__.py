@@ -1,5 +1,5 @@
 import sys
 
-from hil.cli import main
+from hil._entry import main
 
 sys.exit(main())
