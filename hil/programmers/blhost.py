@@ -7,11 +7,13 @@ hil.emulator.rom_mboot; nothing here knows the difference.
 
 Error mapping (the contract in base.py):
 - TransientError: no response / timeout, a connection-level fault (bad CRC, garbled or unexpected frame,
-  NAK instead of ACK). `write_region` reopens (a fresh ping resynchronises both ends) and retries.
+  NAK instead of ACK), and no answer to the ping when (re)opening. `write_region` reopens (a fresh ping
+  resynchronises both ends) and retries with its bound; a board that stays silent (power, cable, not in
+  ISP mode) ends in "failed after N attempts" naming the ping, categorised as infrastructure like a lost
+  J-Link probe or a DK6 timeout, so a run retries the test once and never marks a product failure.
 - ProgrammerError: a status from the ROM (e.g. 105 FlashCommandFailure when programming non-erased flash,
   101 alignment, 10200 address out of range, 10205 memory not configured), a data abort, a port that
-  cannot be opened, or a board that does not answer the ping when (re)opening: a board that has stopped
-  answering pings is gone (power, cable, not in ISP mode), and retrying the step would only repeat that.
+  cannot be opened.
 
 Board options (boards.toml `[board.NAME.options]`), all optional:
 - `flexspi_option` (int): FlexSPI NOR configuration option word; when set, `configure-memory 9` is sent
@@ -100,10 +102,14 @@ class BlhostProgrammer(ProgrammerBase):
         except SPSDKError as exc:
             with contextlib.suppress(Exception):
                 mb.close()
+            # A missing ping answer is a timeout: the link (a lab's network, a loaded host) as often as the
+            # board. Transient, so the open is retried and, if it persists, the run's one infrastructure
+            # retry applies; a board that keeps silent still ends in this message after the bound.
             raise self.fail(
                 "connect",
                 None,
                 f"no answer to the bootloader ping ({describe(exc)}); is the board in ISP mode?",
+                transient=True,
             ) from exc
         self._mb = mb
 
