@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from hil.errors import InputError
 
@@ -26,11 +27,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, secret: bool = Fa
     try:
         os.replace(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise unwritable(path, exc) from None
-        raise
+        _discard(tmp, path, exc)
     return path
 
 
@@ -73,12 +70,17 @@ def _stage(path: Path, data: bytes, secret: bool) -> str:
             f.flush()
             os.fsync(f.fileno())
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise unwritable(path, exc) from None
-        raise
+        _discard(tmp, path, exc)
     return tmp
+
+
+def _discard(tmp: str, path: Path, exc: BaseException) -> NoReturn:
+    """Remove the temporary file of a failed write and re-raise: an OS error as the one-line InputError."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    if isinstance(exc, OSError):
+        raise unwritable(path, exc) from None
+    raise exc
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, secret: bool = False) -> Path:
