@@ -15,16 +15,14 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from hil.commissioning import controller as controller_mod
 from hil.commissioning.controller import Controller
 from hil.commissioning.sandbox import Sandbox
 from hil.emulator.matter_device import MatterNode, NodeConfig
-from hil.matter import cd, certs, spake2p
+from hil.matter import cd, certs, spake2p, test_cd_key
 
-TEST_CREDS = Path(__file__).resolve().parents[1] / "../shared/matter-test-credentials"
 VID, PID, PASSCODE = 0xFFF2, 0x8001, 34567890
 RUNS = 5
 
@@ -33,8 +31,8 @@ def _credentials() -> tuple[certs.Credential, NodeConfig]:
     paa = certs.generate_paa("Bench PAA", VID)
     pai = certs.generate_pai(paa, "Bench PAI", VID, PID)
     dac = certs.generate_dac(pai, "Bench DAC", VID, PID)
-    cd_key = certs.load_private_key(TEST_CREDS / "Chip-Test-CD-Signing-Key.pem")
-    cd_cert = certs.load_certificate(TEST_CREDS / "Chip-Test-CD-Signing-Cert.pem")
+    signer = test_cd_key.signing_credential()
+    assert signer.key is not None
     decl = cd.CertificationDeclaration(VID, [PID], 0x0100, "ZIG20142ZB330003-24")
     salt = os.urandom(32)
     config = NodeConfig(
@@ -44,7 +42,7 @@ def _credentials() -> tuple[certs.Credential, NodeConfig]:
         spake2p_verifier=spake2p.compute_verifier(PASSCODE, salt, 1000),
         dac_cert=dac.cert_der(),
         pai_cert=pai.cert_der(),
-        cd=cd.sign(decl, cd_key, cd_cert),
+        cd=cd.sign(decl, signer.key, signer.cert),
         signer=dac.key_der(),
         vendor_id=VID,
         product_id=PID,

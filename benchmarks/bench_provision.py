@@ -32,10 +32,9 @@ from hil.commissioning.controller import ControllerPool
 from hil.commissioning.sandbox import Sandbox
 from hil.emulator.board import ensure_running, stop
 from hil.flow import Pki
-from hil.matter import certs
+from hil.matter import test_cd_key
 from hil.strategy import Strategy
 
-TEST_CREDS = Path(__file__).resolve().parents[1] / "../shared/matter-test-credentials"
 RUNS = 3
 PLANS = [
     ("k32w0x1-emu", False),
@@ -96,11 +95,9 @@ def run() -> list[dict[str, Any]]:
 
 
 def _measure(boards: Any, tmp: Path) -> list[dict[str, Any]]:
-    signer = (
-        certs.load_private_key(TEST_CREDS / "Chip-Test-CD-Signing-Key.pem"),
-        certs.load_certificate(TEST_CREDS / "Chip-Test-CD-Signing-Cert.pem"),
-    )
-    pki = Pki.generate(0x1037, 0xA220, cd_signer=signer)
+    signer = test_cd_key.signing_credential()
+    assert signer.key is not None
+    pki = Pki.generate(0x1037, 0xA220, cd_signer=(signer.key, signer.cert))
     keygen_us = _timed(lambda: ec.generate_private_key(ec.SECP256R1()), runs=20)
     rows: list[dict[str, Any]] = []
     with Sandbox(log_dir=tmp / "logs") as sandbox, ControllerPool(sandbox, log_dir=tmp / "logs") as pool:

@@ -24,7 +24,7 @@ from hil.commands.boards import add_boards_option
 from hil.errors import InputError
 from hil.factory_data import generate as gen
 from hil.factory_data.tags import TAGS, Kind
-from hil.matter import certs, onboarding
+from hil.matter import certs, credential_set, onboarding
 
 #: FactoryData fields that differ per device: generated, so not accepted as flags.
 PER_DEVICE = frozenset(
@@ -85,9 +85,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         if spec.flag is None or spec.name in PER_DEVICE:
             continue
         names = [spec.short, spec.flag] if spec.short else [spec.flag]
-        required = spec.required and spec.name != "iterations"
+        required = spec.required and spec.name not in ("iterations", "cert_declaration")
         kw: dict[str, object] = {"dest": gen.dest(spec), "metavar": _metavar(spec), "help": spec.help}
-        if spec.name == "iterations":
+        if spec.name == "cert_declaration":
+            kw["help"] = (
+                f"{spec.help} (default: a development CD for --vid/--pid signed with the Matter test CD key, "
+                "as generate_certs.py makes)"
+            )
+        elif spec.name == "iterations":
             kw["default"] = str(DEFAULT_ITERATIONS)
             kw["help"] = f"{spec.help} (default {DEFAULT_ITERATIONS})"
         elif spec.name == "date":
@@ -217,7 +222,9 @@ def spec_from_args(args: argparse.Namespace) -> BatchSpec:
     }
     if args.max_size is not None and args.max_size <= 0:
         raise InputError.field("--max-size", args.max_size, "a positive number of bytes")
-    assert data.pai_cert is not None and data.cert_declaration is not None
+    assert data.pai_cert is not None and data.vid is not None and data.pid is not None
+    if data.cert_declaration is None:
+        data.cert_declaration = credential_set.development_cd(data.vid, data.pid, how="--cert_declaration")
     return BatchSpec(
         pai_cert=data.pai_cert,
         pai_key=certs.private_key_bytes(pai_key, Encoding.DER),

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "All files are written only when everything succeeded; private keys get mode 0600.",
         epilog="Example: hil certs generate --gen_cd --cd_type 1 --vendor_id 0x1037 --product_id 0xA220 "
         '--vendor_name "NXP Semiconductors" --product_name all-clusters-app --device_type 65535 --output . '
-        "--cd-signing-key Chip-Test-CD-Signing-Key.pem --cd-signing-cert Chip-Test-CD-Signing-Cert.pem",
+        "(the CD is signed with the Matter test CD key unless --cd-signing-key/--cd-signing-cert are given)",
     )
     p.add_argument("--chip_cert_path", help="accepted for compatibility and ignored (no chip-cert needed)")
     p.add_argument("-o", "--output", required=True, help="output directory (created if missing)")
@@ -58,8 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--lifetime", default="7305", help="validity in days (default 7305; 4294967295 = no expiry)"
     )
-    p.add_argument("--cd-signing-key", help="CD signing private key (required with --gen_cd)")
-    p.add_argument("--cd-signing-cert", help="CD signing certificate; its SKID identifies the signer")
+    p.add_argument(
+        "--cd-signing-key",
+        help="CD signing private key (PEM/DER; default: the Matter test CD key, development only, as "
+        "generate_certs.py uses the SDK's)",
+    )
+    p.add_argument(
+        "--cd-signing-cert", help="CD signing certificate (with --cd-signing-key); its SKID names the signer"
+    )
     p.set_defaults(func=run_generate)
 
 
@@ -77,13 +83,9 @@ def run_generate(args: argparse.Namespace) -> int:
         raise InputError("--paa_cert/--paa_key: give both to reuse a PAA, or neither to generate one")
     cd_signer = None
     if args.gen_cd:
-        if not args.cd_signing_key or not args.cd_signing_cert:
-            raise InputError(
-                "--gen_cd: needs --cd-signing-key and --cd-signing-cert (for development the CSA test CD "
-                "key/cert, Chip-Test-CD-Signing-Key.pem / Chip-Test-CD-Signing-Cert.pem)"
-            )
-        key = certs.load_private_key(args.cd_signing_key, what="--cd-signing-key")
-        cd_signer = (key, certs.load_certificate(args.cd_signing_cert, what="--cd-signing-cert"))
+        cd_signer = credential_set.load_cd_signer(args.cd_signing_key, args.cd_signing_cert)
+    elif args.cd_signing_key or args.cd_signing_cert:
+        raise InputError("--cd-signing-key/--cd-signing-cert: only with --gen_cd (they sign the CD)")
     paa = None
     if args.paa_cert:
         paa = certs.Credential(

@@ -20,7 +20,7 @@ from hil.flow import DeviceCredentials, Pki
 from hil.flow.commission import COMMISSIONERS
 from hil.flow.credentials import DEFAULT_ITERATIONS
 from hil.flow.record import board_dir
-from hil.matter import certs
+from hil.matter import certs, credential_set
 from hil.strategy import StepRecord, Strategy
 
 HELP = """\
@@ -28,8 +28,8 @@ Provision one board the way NXP's manufacturing guide does, as one command, and 
 commissioner:
 
   credentials   PAA (new, or --paa-cert/--paa-key), PAI and DAC for VID/PID, CD signed with
-                --cd-signing-key/--cd-signing-cert (or an existing signed --cd), passcode, discriminator,
-                SPAKE2+ salt/iterations/verifier
+                --cd-signing-key/--cd-signing-cert (default: the Matter test CD key, development only)
+                or an existing signed --cd, passcode, discriminator, SPAKE2+ salt/iterations/verifier
   factory-data  generate.py's image, encrypted / wrapped as the board's firmware reads it (boards.toml),
                 every VID/PID/key/chain check run: a mismatch stops here (exit 2), nothing is written
   flash         factory data and the app through the board's programmer (dk6, jlink, blhost, sdp),
@@ -54,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="credentials, factory data, flash, boot, (DAC conversion,) commissioning: one board, timed",
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: hil provision --board k32w1-emu --convert "
-        "--cd-signing-key Chip-Test-CD-Signing-Key.pem --cd-signing-cert Chip-Test-CD-Signing-Cert.pem",
+        epilog="Example: hil provision --board k32w1-emu --convert   (CD signed with the Matter test CD "
+        "key; a real one: --cd-signing-key KEY --cd-signing-cert CERT, or --cd CD.der)",
     )
     p.add_argument("--board", required=True, metavar="NAME", help="board name (see `hil boards list`)")
     ident = p.add_argument_group("product")
@@ -71,7 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--device-type", type=int_auto, default=0x0100, metavar="ID", help="CD device type (default 0x0100)"
     )
     pki = p.add_argument_group("attestation")
-    pki.add_argument("--cd-signing-key", type=Path, metavar="FILE", help="CD signing private key (PEM/DER)")
+    pki.add_argument(
+        "--cd-signing-key",
+        type=Path,
+        metavar="FILE",
+        help="CD signing private key (PEM/DER; default: the Matter test CD key, development only)",
+    )
     pki.add_argument("--cd-signing-cert", type=Path, metavar="FILE", help="CD signing certificate (PEM/DER)")
     pki.add_argument("--cd", type=Path, metavar="FILE", help="an existing signed CD (DER) instead")
     pki.add_argument("--paa-cert", type=Path, metavar="FILE", help="reuse this PAA (needs --paa-key)")
@@ -128,14 +133,7 @@ def _cd_inputs(args: argparse.Namespace) -> dict[str, object]:
             return {"cd": cd.read_bytes()}
         except OSError as exc:
             raise InputError.field("--cd", str(cd), f"a readable signed CD ({exc.strerror})") from None
-    if key is None or cert is None:
-        raise InputError(
-            "--cd-signing-key and --cd-signing-cert (or --cd): required; a commissioner refuses a device "
-            "without a CD signed by a key it trusts (the SDK's test key: credentials/test/"
-            "certification-declaration/Chip-Test-CD-Signing-{Key,Cert}.pem in the Matter SDK)"
-        )
-    signer_key = certs.load_private_key(key, what="--cd-signing-key")
-    return {"cd_signer": (signer_key, certs.load_certificate(cert, what="--cd-signing-cert"))}
+    return {"cd_signer": credential_set.load_cd_signer(key, cert)}
 
 
 def _paa(args: argparse.Namespace) -> certs.Credential | None:

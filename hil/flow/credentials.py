@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hil.errors import AttestationError, InputError
 from hil.matter import cd as cdmod
 from hil.matter import certs, onboarding, spake2p
-from hil.matter.credential_set import NXP_CD_CERTIFICATE_ID, NXP_CD_VERSION_NUMBER
+from hil.matter.credential_set import nxp_declaration
 
 if TYPE_CHECKING:
     from hil.boards import BoardProfile
@@ -148,25 +148,14 @@ class Pki:
             raise InputError(
                 "cd_signer / cd: give exactly one (a CD signing key + certificate, or a signed CD)"
             )
-        declaration = cdmod.CertificationDeclaration(
-            vendor_id=vid,
-            product_ids=[pid],
-            device_type_id=device_type,
-            certificate_id=NXP_CD_CERTIFICATE_ID,
-            version_number=NXP_CD_VERSION_NUMBER,
-            certification_type=cd_type,
-        )
+        declaration = nxp_declaration(vid, pid, device_type=device_type, cd_type=cd_type)
         signer_cert = None
         if cd_signer is not None:
             cdmod.validate(declaration)
             certs.check_key_matches(cd_signer[1], cd_signer[0], what="CD signing key")
             signer_cert = cd_signer[1]
-            if seed is None:
-                cd = cdmod.sign(declaration, *cd_signer)
-            else:  # RFC 6979: the same seed gives the same CD bytes
-                content = cdmod.encode_content(declaration)
-                signature = cd_signer[0].sign(content, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-                cd = cdmod.wrap(content, certs.skid(signer_cert), signature)
+            # seeded: RFC 6979, so the same seed gives the same CD bytes
+            cd = cdmod.sign(declaration, *cd_signer, deterministic=seed is not None)
         else:
             assert cd is not None
             try:

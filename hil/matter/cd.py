@@ -242,17 +242,30 @@ def wrap(content: bytes, signer_key_id: bytes, der_signature: bytes) -> bytes:
     return _der(0x30, _der(0x06, _OID_SIGNED_DATA) + _der(0xA0, signed_data))
 
 
-def sign_content(content: bytes, key: ec.EllipticCurvePrivateKey, signer_key_id: bytes) -> bytes:
-    """CMS-sign raw TLV content (ECDSA-P256-SHA256 over the content itself, no signed attributes)."""
+def sign_content(
+    content: bytes, key: ec.EllipticCurvePrivateKey, signer_key_id: bytes, *, deterministic: bool = False
+) -> bytes:
+    """CMS-sign raw TLV content (ECDSA-P256-SHA256 over the content itself, no signed attributes).
+
+    `deterministic`: RFC 6979 nonces, so the same content and key give the same CD bytes (seeded runs,
+    development CDs that a resumed batch must reproduce).
+    """
     if len(signer_key_id) != 20:
         raise InputError.field("CD signing key id", signer_key_id.hex(), "a 20-byte subjectKeyIdentifier")
-    return wrap(content, signer_key_id, key.sign(content, ec.ECDSA(hashes.SHA256())))
+    signature = key.sign(content, ec.ECDSA(hashes.SHA256(), deterministic_signing=deterministic))
+    return wrap(content, signer_key_id, signature)
 
 
-def sign(cd: CertificationDeclaration, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bytes:
+def sign(
+    cd: CertificationDeclaration,
+    key: ec.EllipticCurvePrivateKey,
+    cert: x509.Certificate,
+    *,
+    deterministic: bool = False,
+) -> bytes:
     """The signed CD (DER), as `chip-cert gen-cd --key KEY --cert CERT` writes it; key must match cert."""
     certs.check_key_matches(cert, key, what="CD signing key")
-    return sign_content(encode_content(cd), key, certs.skid(cert))
+    return sign_content(encode_content(cd), key, certs.skid(cert), deterministic=deterministic)
 
 
 class _DerReader:

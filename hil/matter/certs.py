@@ -183,6 +183,7 @@ def _build(
     valid_from: datetime | None,
     lifetime_days: int,
     serial: int | None,
+    deterministic: bool = False,
 ) -> Credential:
     not_before, not_after = validity(valid_from, lifetime_days)
     key = _new_key(key)
@@ -210,7 +211,9 @@ def _build(
         .add_extension(own_skid, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier(issuer_skid, None, None), critical=False)
     )
-    return Credential(builder.sign(issuer_key, hashes.SHA256()), key)
+    # deterministic: RFC 6979 nonces, so the same inputs give the same certificate bytes (test vectors).
+    cert = builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=deterministic or None)
+    return Credential(cert, key)
 
 
 def generate_paa(
@@ -222,12 +225,12 @@ def generate_paa(
     key: ec.EllipticCurvePrivateKey | None = None,
     serial: int | None = None,
     vid_pid_as_cn: bool = False,
+    deterministic: bool = False,
 ) -> Credential:
     """A self-signed PAA (`chip-cert gen-att-cert --type a`): CA pathlen 1, optional VID, never a PID."""
     check_id("vendor_id", vid, required=False)
-    return _build(
-        "paa", _subject(common_name, vid, None, vid_pid_as_cn), None, key, valid_from, lifetime_days, serial
-    )
+    subject = _subject(common_name, vid, None, vid_pid_as_cn)
+    return _build("paa", subject, None, key, valid_from, lifetime_days, serial, deterministic)
 
 
 def generate_pai(

@@ -7,6 +7,9 @@ Everything is validated and built in memory first; nothing is written here (see 
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hil.errors import InputError
 from hil.matter import cd as cdmod
-from hil.matter import certs
+from hil.matter import certs, test_cd_key
+
+CdSigner = tuple[ec.EllipticCurvePrivateKey, x509.Certificate]
 
 #: generate_certs.py's fixed gen-cd arguments: certificate id and `--version-number 9876` (parsed as hex).
 NXP_CD_CERTIFICATE_ID = "ZIG20142ZB330003-24"
@@ -31,6 +36,76 @@ class CredentialSet:
     paa_generated: bool = True
 
 
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def load_cd_signer(
+    key: str | os.PathLike[str] | None,
+    cert: str | os.PathLike[str] | None,
+    *,
+    flags: tuple[str, str] = ("--cd-signing-key", "--cd-signing-cert"),
+    notice: Callable[[str], None] = _stderr,
+) -> CdSigner:
+    """The CD signing key and certificate from files, or the Matter test CD key when neither is given.
+
+    The default is the reference tools' (NXP's generate_certs.py signs development CDs with the SDK's test
+    key, which commissioners trust for development); `notice` gets one line saying so and naming `flags`.
+    One file without the other is bad input: a key is useless without the certificate that names it.
+    """
+    key_flag, cert_flag = flags
+    if key is None and cert is None:
+        notice(test_cd_key.NOTICE.format(how=f"{key_flag} and {cert_flag}"))
+        signer = test_cd_key.signing_credential()
+        assert signer.key is not None
+        return signer.key, signer.cert
+    if key is None or cert is None:
+        missing, given = (key_flag, cert_flag) if key is None else (cert_flag, key_flag)
+        raise InputError(f"{missing}: missing; {given} needs it (give both, or neither for the test CD key)")
+    signer_key = certs.load_private_key(key, what=key_flag)
+    signer_cert = certs.load_certificate(cert, what=cert_flag)
+    certs.check_key_matches(signer_cert, signer_key, what=key_flag)
+    return signer_key, signer_cert
+
+
+def nxp_declaration(
+    vid: int, pid: int, *, device_type: int = 0, cd_type: int = 1,
+    certificate_id: str = NXP_CD_CERTIFICATE_ID, version_number: int = NXP_CD_VERSION_NUMBER,
+) -> cdmod.CertificationDeclaration:
+    """The CD content generate_certs.py asks chip-cert for: one PID, its fixed id and version number."""
+    return cdmod.CertificationDeclaration(
+        vendor_id=vid,
+        product_ids=[pid],
+        device_type_id=device_type,
+        certificate_id=certificate_id,
+        version_number=version_number,
+        certification_type=cd_type,
+    )
+
+
+def development_cd(
+    vid: int,
+    pid: int,
+    *,
+    device_type: int = 0,
+    cd_type: int = 1,
+    how: str = "a signed CD",
+    notice: Callable[[str], None] = _stderr,
+) -> bytes:
+    """A CD for VID/PID with generate_certs.py's fixed fields, signed with the Matter test CD key.
+
+    Deterministic (RFC 6979): the same VID/PID give the same bytes, so a resumed batch is unchanged.
+    """
+    certs.check_id("vendor_id", vid, required=True)
+    certs.check_id("product_id", pid, required=True)
+    declaration = nxp_declaration(vid, pid, device_type=device_type, cd_type=cd_type)
+    cdmod.validate(declaration)
+    notice(test_cd_key.NOTICE.format(how=how))
+    signer = test_cd_key.signing_credential()
+    assert signer.key is not None
+    return cdmod.sign(declaration, signer.key, signer.cert, deterministic=True)
+
+
 def generate_set(
     vid: int,
     pid: int,
@@ -39,7 +114,7 @@ def generate_set(
     paa: certs.Credential | None = None,
     valid_from: datetime | None = None,
     lifetime_days: int = certs.DEFAULT_LIFETIME_DAYS,
-    cd_signer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None,
+    cd_signer: CdSigner | None = None,
     cd_type: int = 1,
     device_type: int = 0,
     certificate_id: str = NXP_CD_CERTIFICATE_ID,
@@ -52,13 +127,9 @@ def generate_set(
     certs.check_id("vendor_id", vid, required=True)
     certs.check_id("product_id", pid, required=True)
     certs.validity(valid_from, lifetime_days)
-    declaration = cdmod.CertificationDeclaration(
-        vendor_id=vid,
-        product_ids=[pid],
-        device_type_id=device_type,
-        certificate_id=certificate_id,
+    declaration = nxp_declaration(
+        vid, pid, device_type=device_type, cd_type=cd_type, certificate_id=certificate_id,
         version_number=version_number,
-        certification_type=cd_type,
     )
     if cd_type not in cdmod.CD_TYPES:  # checked even without a CD: generate_certs.py users pass it blindly
         raise InputError.field("cd_type", cd_type, "allowed 0 (development), 1 (provisional), 2 (official)")

@@ -15,8 +15,9 @@ expensive states are reached once per session and reused), locking, skipping, an
 Credentials. One PKI per run: every xdist worker derives the same PAA, PAI and CD from the run's seed
 (random per run, handed to workers by the main process, registered as a secret; `--hil-seed` repeats a
 run), so a board reached by another worker agrees on the plan. The CD is signed with the key given by
-`--hil-cd-key/--hil-cd-cert` or $HIL_CD_KEY/$HIL_CD_CERT; the product never embeds one (this
-repository's suites default to the SDK test CD key in their conftest).
+`--hil-cd-key/--hil-cd-cert` or $HIL_CD_KEY/$HIL_CD_CERT; without them, with the Matter test CD key
+(`hil.matter.test_cd_key`: a published test vector commissioners trust for development CDs, as NXP's
+generate_certs.py does), and the run's header says so.
 
 Broken boards. A failed transition fails the test that asked for it (with its category) and the
 strategy marks the board broken; every later test on that board is skipped with the first failure's
@@ -69,8 +70,6 @@ from hil.reports import (
 from hil.reports.categories import annotate
 
 if TYPE_CHECKING:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec
 
     from hil.boards import BoardProfile
     from hil.commissioning.controller import ControllerPool
@@ -109,7 +108,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--hil-cd-key",
         metavar="PATH",
         default=None,
-        help=f"private key that signs the session's Certification Declaration (default: ${ENV_CD_KEY})",
+        help="private key that signs the session's Certification Declaration (default: "
+        f"${ENV_CD_KEY}, else the Matter test CD key: development only)",
     )
     group.addoption(
         "--hil-cd-cert",
@@ -133,6 +133,20 @@ def pytest_configure(config: pytest.Config) -> None:
         seed = config.getoption("hil_seed") or os.environ.get(ENV_SEED) or secrets.token_hex(16)
     config.stash[_SEED] = seed
     config.stash[_FAILED_BOARDS] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """One line (even with -q) when the session's CD will be signed with the Matter test CD key."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("hil_cd_key") or config.getoption("hil_cd_cert"):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or os.environ.get(ENV_CD_KEY) or os.environ.get(ENV_CD_CERT):
+        return
+    from hil.matter import test_cd_key
+
+    how = f"--hil-cd-key/--hil-cd-cert or ${ENV_CD_KEY}/${ENV_CD_CERT}"
+    reporter.write_line("hil: " + test_cd_key.NOTICE.format(how=how))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -202,20 +216,17 @@ def hil_product_ids() -> tuple[int, int]:
 def pki(
     hil_cd_signer_files: tuple[Path, Path] | None, hil_seed: str, hil_product_ids: tuple[int, int]
 ) -> Pki:
-    """The session's PKI: PAA, PAI (VID/PID) and a CD signed by the configured CD key."""
+    """The session's PKI: PAA, PAI (VID/PID) and a CD signed by the configured CD key (or the test key)."""
     from hil.flow import Pki
-    from hil.matter import certs
+    from hil.matter import credential_set
 
-    if hil_cd_signer_files is None:
-        pytest.fail(
-            "no CD signing key: give --hil-cd-key and --hil-cd-cert (or $HIL_CD_KEY and $HIL_CD_CERT)",
-            pytrace=False,
-        )
-    key_path, cert_path = hil_cd_signer_files
+    key_path, cert_path = hil_cd_signer_files or (None, None)
     try:
-        cd_key: ec.EllipticCurvePrivateKey = certs.load_private_key(key_path, what="--hil-cd-key")  # type: ignore[assignment]
-        cd_cert: x509.Certificate = certs.load_certificate(cert_path, what="--hil-cd-cert")
-        register_private_key(cd_key)
+        cd_key, cd_cert = credential_set.load_cd_signer(
+            key_path, cert_path, flags=("--hil-cd-key", "--hil-cd-cert"), notice=lambda _line: None
+        )
+        if hil_cd_signer_files is not None:
+            register_private_key(cd_key)
         vid, pid = hil_product_ids
         result = Pki.generate(vid, pid, cd_signer=(cd_key, cd_cert), seed=hil_seed)
     except HilError as exc:

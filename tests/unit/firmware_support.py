@@ -2,15 +2,15 @@
 
 Everything reaches a board through its wires: images through the board's programmer, verdicts through
 its console (`hil.boot.reboot`). Credentials are generated per test session (keys never committed); the
-CD is signed with the Matter SDK's test CD key from ../shared (tests only).
+CD is signed with the Matter test CD key (`hil.matter.test_cd_key`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from pathlib import Path
 
+from cd_signing import CREDS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,7 +22,6 @@ from hil.factory_data import FactoryData, codec
 from hil.matter import certs, spake2p
 from hil.matter.credential_set import CredentialSet, generate_set
 
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VID, PID = 0x1037, 0xA220
 PASSCODE, SALT, ITERATIONS = 14014, b"0123456789abcdef", 1000
 

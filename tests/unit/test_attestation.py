@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from cd_signing import CREDS
 from cryptography import x509
 
 from hil.errors import AttestationError
 from hil.matter import attestation, cd, certs, credential_set
 
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VALID_FROM = datetime(2023, 1, 1, tzinfo=UTC)
 NOW = VALID_FROM + timedelta(days=30)
 VID, PID = 0x1037, 0xA220

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import bincopy
 import pytest
+from cd_signing import CREDS
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hil.bulk import BatchDir
 from hil.cli import main
 from hil.factory_data import inspect as fd_inspect
-from hil.matter import cd, certs, onboarding, spake2p
+from hil.matter import cd, certs, onboarding, spake2p, test_cd_key
 
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VID, PID = 0xFFF1, 0x8000
 ADDRESS = 0xFE080
 AES128 = "2B7E151628AED2A6ABF7158809CF4F3C"
@@ -162,6 +162,26 @@ def test_seed_makes_parameters_reproducible_but_not_keys(pki: Pki, tmp_path: Pat
     fields = ("passcode", "discriminator", "serial_num", "dac_serial", "qr_payload", "manual_code")
     assert [[r[k] for k in fields] for r in manifest(a)] == [[r[k] for k in fields] for r in manifest(b)]
     assert (a / "devices/000000/dac_key.der").read_bytes() != (b / "devices/000000/dac_key.der").read_bytes()
+
+
+def test_without_a_cd_the_batch_gets_a_development_cd_signed_with_the_test_key(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "batch"
+    args = bulk_args(pki, out, 2)
+    at = args.index("--cert_declaration")
+    del args[at : at + 2]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "note: the CD is signed with the Matter test CD signing key" in err and "--cert_declaration" in err
+    check_batch_is_good(pki, out, 2)  # inspected against the test key's certificate
+    signed = fd_inspect.codec.decode((out / "devices/000000/factory_data.bin").read_bytes()).cert_declaration
+    assert signed is not None and cd.parse_envelope(signed).signer_key_id == test_cd_key.KEY_ID
+    assert cd.decode(signed).product_ids == [PID]
+    # Deterministic: resuming (here: re-running) the same command finds the same CD and changes nothing.
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != ".lock"}
+    assert main(args) == 0
+    assert before == {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
 def test_rerun_of_a_complete_batch_changes_nothing(pki: Pki, tmp_path: Path) -> None:

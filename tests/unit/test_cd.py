@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-from pathlib import Path
 
 import pytest
+from cd_signing import CREDS
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hil.errors import AttestationError, InputError
 from hil.matter import cd, certs
 
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 TEST_KID = bytes.fromhex("62FA823359ACFAA9963E1CFA140ADDF504F37160")
 
 # connectedhomeip src/credentials/tests/TestCertificationDeclaration.cpp:

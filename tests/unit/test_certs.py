@@ -14,9 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
 from hil.errors import AttestationError, InputError
-from hil.matter import certs
+from hil.matter import certs, test_cd_key
 
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VALID_FROM = datetime(2023, 1, 1, tzinfo=UTC)
 
 
@@ -35,23 +34,44 @@ def _der_of_extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> byt
 # ------------------------------------------------------------------------------------------- byte identity
 
 
+#: SHA-256 of the SDK's files, connectedhomeip credentials/test/certification-declaration/
+#: Chip-Test-CD-Signing-Cert.pem@7730f254 (of its TBSCertificate) and Chip-Test-CD-Signing-Key.pem@9f094a32
+#: (of the whole 227-byte file). Digests, so the test needs no copy of the SDK's files.
+SDK_CD_CERT_TBS_SHA256 = "de12a036228bd0a6a9205c601ed2452f8f41c5f896c521dac6e2148e9b14fd2b"
+SDK_CD_KEY_PEM_SHA256 = "0c07866df161b37f0a9ba193f1026526daea97befa6a79c452e83c77bb4006df"
+#: The test key's public point (uncompressed), as the Matter Core Specification's Appendix F prints it.
+TEST_CD_PUBLIC_POINT = (
+    "043c398922452b55caf389c25bd1bca4656952ccb90e8869249ad8474653014cbf"
+    "95d687965e036b521c51037e6b8cedefca1eb44046694fa08882eed6519decba"
+)
+
+
 def test_tbs_byte_identical_to_sdk_cd_signing_cert():
-    """The spec's recipe: rebuild the SDK's Chip-Test-CD-Signing-Cert (gen-att-cert --type a) from its key,
-    serial and dates; the TBSCertificate must be byte-identical."""
-    sdk = certs.load_certificate(CREDS / "Chip-Test-CD-Signing-Cert.pem")
-    key = certs.load_private_key(CREDS / "Chip-Test-CD-Signing-Key.pem")
-    rebuilt = certs.generate_paa(
-        "Matter Test CD Signing Authority",
-        None,
-        valid_from=datetime(2021, 6, 28, 14, 23, 43, tzinfo=UTC),
-        lifetime_days=certs.NO_WELL_DEFINED_EXPIRATION,
-        key=key,
-        serial=0x45DAF39DE47AA08F,
+    """The spec's recipe: rebuild the SDK's Chip-Test-CD-Signing-Cert (gen-att-cert --type a) from the test
+    key, serial and dates; the TBSCertificate and the key PEM must be byte-identical to the SDK's files."""
+    rebuilt = test_cd_key.signing_credential()
+    assert hashlib.sha256(rebuilt.cert.tbs_certificate_bytes).hexdigest() == SDK_CD_CERT_TBS_SHA256
+    assert hashlib.sha256(rebuilt.key_pem()).hexdigest() == SDK_CD_KEY_PEM_SHA256
+    assert certs.profile_problems(rebuilt.cert, "paa") == []
+
+
+def test_test_cd_key_vector_public_key_and_key_id():
+    key = test_cd_key.private_key()
+    point = key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    assert rebuilt.cert.tbs_certificate_bytes == sdk.tbs_certificate_bytes
-    assert rebuilt.key_pem() == (CREDS / "Chip-Test-CD-Signing-Key.pem").read_bytes()
-    assert certs.skid(sdk).hex().upper() == "62FA823359ACFAA9963E1CFA140ADDF504F37160"
-    assert certs.profile_problems(sdk, "paa") == []
+    assert point.hex() == TEST_CD_PUBLIC_POINT
+    assert hashlib.sha1(point).digest() == test_cd_key.KEY_ID  # the SKID is SHA-1 of the point (RFC 5280 (1))
+    assert certs.skid(test_cd_key.signing_credential().cert) == test_cd_key.KEY_ID
+    assert test_cd_key.KEY_ID.hex().upper() == "62FA823359ACFAA9963E1CFA140ADDF504F37160"
+
+
+def test_test_cd_certificate_is_the_same_every_time_and_self_signed():
+    first = test_cd_key.signing_credential().cert_der()
+    test_cd_key.signing_credential.cache_clear()
+    again = test_cd_key.signing_credential()
+    assert again.cert_der() == first  # RFC 6979: no random nonce
+    again.cert.verify_directly_issued_by(again.cert)
 
 
 # ------------------------------------------------------------------------------------------- profiles
@@ -377,9 +397,14 @@ def test_a_bit_string_typed_name_attribute_is_one_input_error() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "x")])
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(datetime(2020, 1, 1))
-        .not_valid_after(datetime(2030, 1, 1)).sign(key, hashes.SHA256())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(datetime(2020, 1, 1))
+        .not_valid_after(datetime(2030, 1, 1))
+        .sign(key, hashes.SHA256())
     )
     der = bytearray(cert.public_bytes(serialization.Encoding.DER))
     der[der.index(b"\x0c\x01x")] = 0x03  # the CN's UTF8String tag becomes BIT STRING

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cd_signing import CREDS as CD_SIGNING
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from hil.matter import certs, credential_set
 
 REPO = Path(__file__).resolve().parents[2]
-CD_SIGNING = REPO / "../shared/matter-test-credentials"
 VID, PID = 0x1037, 0xA220
 BAD_TOML = {
     "unknown-family.toml": '[board.x]\nfamily = "nosuch"\nemulated = true\n',
@@ -81,6 +81,14 @@ CASES = [
         "--cd-signing-key",
         "o",
     ),
+    Case(
+        "certs-cd-cert-without-key",
+        CERTS + " -o {t}/o --gen_cd --cd-signing-cert {s}/Chip-Test-CD-Signing-Cert.pem",
+        2,
+        "--cd-signing-key: missing",
+        "o",
+    ),
+    Case("certs-signing-key-without-gen-cd", CERTS + " -o {t}/o " + CD, 2, "only with --gen_cd", "o"),
     Case("certs-lifetime", CERTS + " -o {t}/o --lifetime 0", 2, "lifetime", "o"),
     # -- spake2p / onboarding
     Case("spake2p-missing-args", "spake2p gen-verifier", 2, "--passcode"),
@@ -214,7 +222,11 @@ CASES = [
     ),
     # -- provision (bad input: exit 2 before anything is generated or flashed)
     Case(
-        "provision-no-cd", "provision --board k32w1-emu", 2, "--cd-signing-key", untouched_board="k32w1-emu"
+        "provision-cd-key-without-cert",
+        "provision --board k32w1-emu --cd-signing-key {s}/Chip-Test-CD-Signing-Key.pem",
+        2,
+        "--cd-signing-cert: missing",
+        untouched_board="k32w1-emu",
     ),
     Case(
         "provision-cd-garbage",

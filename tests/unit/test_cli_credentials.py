@@ -10,14 +10,13 @@ import stat
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from cd_signing import CREDS
 
 from hil.cli import main
-from hil.matter import cd, certs, spake2p
+from hil.matter import cd, certs, spake2p, test_cd_key
 
-CREDS = (Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials").resolve()
 CD_KEY = str(CREDS / "Chip-Test-CD-Signing-Key.pem")
 CD_CERT = str(CREDS / "Chip-Test-CD-Signing-Cert.pem")
 # NXP's documented example (nxp_manufacturing_data_guide.txt), plus the CD signing inputs.
@@ -126,6 +125,29 @@ def test_certs_generate_nxp_example(tmp_path):
     )
 
 
+def test_certs_generate_gen_cd_without_a_key_signs_with_the_test_cd_key_and_says_so(tmp_path):
+    """generate_certs.py's default: the SDK's test CD key; one stderr line says so and how to change it."""
+    out = tmp_path / "out"
+    example = NXP_EXAMPLE[: NXP_EXAMPLE.index("--cd-signing-key")]
+    proc = hil("certs", "generate", *example, "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "note: the CD is signed with the Matter test CD signing key (public test vector, development only; "
+        "commissioners in production refuse it); give a real one with --cd-signing-key and --cd-signing-cert"
+    ]
+    signed = out / "Chip-Test-CD-1037-A220.der"
+    assert cd.parse_envelope(signed.read_bytes()).signer_key_id == test_cd_key.KEY_ID
+    assert cd.verify(signed.read_bytes(), test_cd_key.signing_credential().cert).vendor_id == 0x1037
+    # openssl, independently, accepts it with the certificate the library builds for the test key.
+    cms = subprocess.run(
+        ["openssl", "cms", "-verify", "-inform", "DER", "-in", signed, "-noverify", "-certfile", CD_CERT],
+        capture_output=True,
+        check=False,
+    )
+    assert cms.returncode == 0, cms.stderr
+    assert b"Verification successful" in cms.stderr
+
+
 def test_certs_generate_reuses_given_paa(tmp_path, capsys):
     first, second = tmp_path / "first", tmp_path / "second"
     base = [
@@ -187,7 +209,8 @@ BASE = ["--vendor_id", "0x1037", "--product_id", "0xA220", "--vendor_name", "NXP
             ["--cd_type", "3"],
             "cd_type: 3 is not allowed; allowed 0 (development), 1 (provisional), 2 (official)",
         ),
-        (["--gen_cd"], "--gen_cd: needs --cd-signing-key and --cd-signing-cert"),
+        (["--gen_cd", "--cd-signing-key", CD_KEY], "--cd-signing-cert: missing; --cd-signing-key needs it"),
+        (["--cd-signing-key", CD_KEY, "--cd-signing-cert", CD_CERT], "only with --gen_cd"),
         (
             ["--gen_cd", "--cd-signing-key", "{d}/missing.pem", "--cd-signing-cert", CD_CERT],
             "--cd-signing-key: cannot read",

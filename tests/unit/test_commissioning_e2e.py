@@ -12,9 +12,9 @@ the module; one fresh node process per scenario (~0.1 s); each commissioning ~0.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from cd_signing import CREDS as TEST_CREDS
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -27,7 +27,6 @@ from hil.errors import AttestationError, BoardError, CommissioningError
 from hil.matter import cd as cd_mod
 from hil.matter import certs, onboarding, spake2p
 
-TEST_CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VID, PID = 0xFFF2, 0x8001
 PASSCODE = 34567890
 DISCRIMINATOR = 3840

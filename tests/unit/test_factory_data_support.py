@@ -1,7 +1,7 @@
 """Shared material for the factory-data tests (no tests here): credentials on disk and generate.py args.
 
 The credentials are built once per session with hil.matter.certs/cd (PAA → PAI → DAC, CD signed with the
-CSA test CD key from ../shared/matter-test-credentials) plus deliberately wrong ones for the negative
+Matter test CD key, `hil.matter.test_cd_key`) plus deliberately wrong ones for the negative
 tests: a DAC from another PAI, a PAI with another VID, a foreign key, a CD for another product.
 """
 
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cd_signing import CREDS
 from Crypto.Cipher import AES
 from cryptography.hazmat.primitives import serialization
 
 from hil.cli import main
 from hil.matter import cd, certs
 
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VID, PID = 0x1037, 0xA220
 # The seed guide's example (nxp_manufacturing_data_guide.txt §2c) and its published verifier.
 GUIDE_SALT = "UXKLzwHdN3DZZLBaL2iVGhQi/OoQwIwJRQV4rpEalbA="

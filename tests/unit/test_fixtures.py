@@ -18,13 +18,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from cd_signing import CREDS
 from emulated_boards import inventory_text
 
 from hil.emulator.board import find_running
 
 pytest_plugins = ["pytester"]
-
-CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 
 
 @pytest.fixture
@@ -190,17 +189,28 @@ def test_a_real_board_that_is_not_connected_is_skipped_with_the_reason(inner: py
     result.stdout.fnmatch_lines(["*no real board connected: *boards.toml lists none (--hil-target real)*"])
 
 
-def test_a_missing_cd_key_is_one_clear_line(inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_cd_key_the_test_key_signs_and_the_run_says_so(
+    inner: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inner.makefile(".toml", boards=inventory_text({"rw-emu": "rw61x"}))
-    inner.makepyfile(test_pki="def test_pki(pki):\n    pass\n")
+    inner.makepyfile(
+        test_pki="from hil.matter import cd, test_cd_key\n"
+        "def test_pki(pki):\n"
+        "    assert cd.parse_envelope(pki.cd).signer_key_id == test_cd_key.KEY_ID\n"
+    )
     monkeypatch.delenv("HIL_CD_KEY")
     monkeypatch.delenv("HIL_CD_CERT")
     result = run(inner, "-q")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*no CD signing key: give --hil-cd-key and --hil-cd-cert*"])
-    assert "Traceback" not in result.stdout.str()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["hil: note: the CD is signed with the Matter test CD signing key*development*"]
+    )
+    # A key without its certificate is one clear line, not a silent fall-back to the test key.
     result = run(inner, "-q", "--hil-cd-key", os.fspath(CREDS / "Chip-Test-CD-Signing-Key.pem"))
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*--hil-cd-key and --hil-cd-cert: give both*"])
+    assert "Traceback" not in result.stdout.str()
+    assert "hil: note: the CD is signed" not in result.stdout.str()
 
 
 INNER_STEPS = """

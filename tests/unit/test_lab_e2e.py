@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cd_signing import CREDS
 
 from hil.boards import load_inventory
 from hil.lab.daemons import Coordinator
@@ -38,7 +39,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CREDS = REPO / "../shared/matter-test-credentials"
 PROVISIONING_SUITE = REPO / "tests" / "hil" / "test_provisioning.py"
 LEASE = 4.0  # short for the test, long enough that a loaded CI host never looks dead
 # exporter name -> (host board name, family, place)

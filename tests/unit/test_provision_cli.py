@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cd_signing import CREDS as TEST_CREDS
 
 from hil.commissioning import controller as controller_mod
 from hil.matter import cd as cdmod
-from hil.matter import certs
+from hil.matter import certs, test_cd_key
 
-TEST_CREDS = (Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials").resolve()
 CD_ARGS = [
     "--cd-signing-key",
     str(TEST_CREDS / "Chip-Test-CD-Signing-Key.pem"),
@@ -54,9 +54,14 @@ def hil(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @needs_controller
 def test_provision_k32w1_end_to_end_then_commission_again(env, tmp_path):
+    """No CD flags: the CD is signed with the Matter test CD key (stderr says so) and the SDK controller,
+    which trusts that key for development CDs, commissions the board."""
     out = tmp_path / "out"
-    run = hil(env, "provision", "--board", "k32w1-emu", "--convert", *CD_ARGS, "--out", str(out))
+    run = hil(env, "provision", "--board", "k32w1-emu", "--convert", "--out", str(out))
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "note: the CD is signed with the Matter test CD signing key" in run.stderr
+    signed = (out / "Chip-Test-CD-1037-A220.der").read_bytes()
+    assert cdmod.parse_envelope(signed).signer_key_id == test_cd_key.KEY_ID
     lines = run.stdout.splitlines()
     assert "plan off -> provisioned -> converted -> commissioned" in lines[0]
     timed = {m.group(1) for m in (re.match(r"^  (\S+)\s+\d+\.\d\d s  ok", line) for line in lines) if m}
@@ -112,7 +117,7 @@ def test_vid_pid_mismatch_is_refused_before_anything_touches_the_board(env, tmp_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--board", "k32w0x1-emu"], "--cd-signing-key and --cd-signing-cert (or --cd): required"),
+        (["--board", "k32w0x1-emu", *CD_ARGS[2:]], "--cd-signing-key: missing; --cd-signing-cert needs it"),
         (["--board", "rt1060-emu", "--convert", *CD_ARGS], "keeps its DAC key plain"),
         (["--board", "k32w0x1-emu", "--passcode", "12345678", *CD_ARGS], "passcode"),
         (["--board", "nope", *CD_ARGS], "nope"),

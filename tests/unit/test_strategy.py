@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from cd_signing import CREDS as TEST_CREDS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,7 +33,6 @@ from hil.flow.factory import flip_payload_byte
 from hil.matter import certs
 from hil.strategy import BoardBroken, Strategy
 
-TEST_CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VID, PID = 0xFFF2, 0x8001
 AES = 'aes_key = "2B7E151628AED2A6ABF7158809CF4F3C"'
 BOARDS = {

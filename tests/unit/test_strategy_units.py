@@ -4,9 +4,9 @@ record, broken boards (a real-board profile whose programmer port does not exist
 from __future__ import annotations
 
 import stat
-from pathlib import Path
 
 import pytest
+from cd_signing import CREDS as TEST_CREDS
 from emulated_boards import lab
 
 from hil.boards import load_inventory
@@ -18,7 +18,6 @@ from hil.matter import cd as cdmod
 from hil.matter import certs
 from hil.strategy import BoardBroken, Strategy
 
-TEST_CREDS = Path(__file__).resolve().parents[2] / "../shared/matter-test-credentials"
 VID, PID = 0xFFF2, 0x8001
 
 
